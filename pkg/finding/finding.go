@@ -1,0 +1,55 @@
+// Package finding holds the vocabulary every enforcer speaks: a Finding is
+// what check reports about one item, a Change is one repair that apply made
+// (or, in dry-run, would make). It has no side effects and imports nothing
+// of the project, so every other package may use it.
+package finding
+
+// Status is the state of one item. The three values are a contract of
+// `check --json`.
+type Status string
+
+const (
+	OK    Status = "ok"    // the item is as the policy wants it
+	Drift Status = "drift" // the item differs and apply can repair it
+	Error Status = "error" // the item could not be observed or repaired
+)
+
+// Finding is one line of check's report. Item ids are stable and documented
+// in README.md ("Findings").
+type Finding struct {
+	Item   string `json:"item"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+	// Warning marks an item that is compliant with the policy but risky
+	// (for example the localhost guard turned off by policy). It never makes
+	// a host non-compliant; the human table shows it as "warn".
+	Warning bool `json:"warning,omitempty"`
+}
+
+// Change is one repair: what drifted, what was done and why. The reconciler
+// logs one line per Change and the daemon uses the flags to decide whether
+// the ECS agent must be restarted.
+type Change struct {
+	Item   string // stable item id, as in Finding
+	Action string // short verb phrase: "rewrote line 4", "appended", "inserted rule", "deleted duplicate", "wrote file"
+	Target string // file path, "iptables nat OUTPUT", "/proc/sys/net/ipv4/conf/all/route_localnet"
+	Old    string // effective value before ("" when absent)
+	New    string // effective value after
+	Reason string // why: what the drift was, in words an operator understands
+	// AgentRestart is true when the ECS agent reads the target only at start
+	// (ecs.config, the ecs unit's drop-ins): the agent must be restarted.
+	AgentRestart bool
+	// SystemdReload is true when the target is a unit file or drop-in.
+	SystemdReload bool
+}
+
+// Compliant reports whether no finding is drift or error.
+func Compliant(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Status != OK {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,213 @@
+// Package policy owns the policy file (/etc/ecs-remediator/config.yaml): its
+// types, the built-in defaults that serve a standard ECS host, and strict
+// loading that names the file, line and key of every mistake. Every host path
+// the product reads or writes comes from here, so tests can point all of
+// them at a temporary directory. It touches no file but the policy file.
+package policy
+
+import "time"
+
+// DefaultPath is where the policy file lives when --config is not given.
+const DefaultPath = "/etc/ecs-remediator/config.yaml"
+
+// Mode says whether an item is enforced.
+type Mode string
+
+const (
+	Enforce Mode = "enforce"
+	Ignore  Mode = "ignore"
+)
+
+// AutoMode is the mode of NO_PROXY handling.
+type AutoMode string
+
+const (
+	Auto     AutoMode = "auto"
+	AutoOff  AutoMode = "ignore"
+	autoList          = "auto | ignore"
+)
+
+// RestartMode says when the ECS agent is restarted.
+type RestartMode string
+
+const (
+	RestartOnChange RestartMode = "on-change"
+	RestartNever    RestartMode = "never"
+)
+
+// Policy is the whole policy file. Field tags are the file's keys; they are a
+// contract documented in README.md ("Policy file").
+type Policy struct {
+	// ECSConfig is the file to enforce.
+	ECSConfig string `yaml:"ecs_config"`
+	// ECSConfigBase is read before ECSConfig by ecs-init (and overridden by
+	// it); it is never written.
+	ECSConfigBase string `yaml:"ecs_config_base"`
+	// Backup is where the original ecs.config is copied before the first
+	// change; empty means "<ecs_config>.ecs-remediator.orig".
+	Backup                 string            `yaml:"backup"`
+	TaskIAMRole            Mode              `yaml:"task_iam_role"`
+	TaskIAMRoleNetworkHost Mode              `yaml:"task_iam_role_network_host"`
+	NoProxy                AutoMode          `yaml:"no_proxy"`
+	ExtraSettings          map[string]string `yaml:"extra_settings"`
+	Network                Network           `yaml:"network"`
+	Persist                Persist           `yaml:"persist"`
+	Agent                  Agent             `yaml:"agent"`
+	Doctor                 Doctor            `yaml:"doctor"`
+	Metrics                Metrics           `yaml:"metrics"`
+	LogLevel               string            `yaml:"log_level"`
+	// ResyncInterval is the daemon's periodic full reconcile (safety net).
+	ResyncInterval time.Duration `yaml:"resync_interval"`
+	// PollInterval is how often the daemon polls what has no change events
+	// (the legacy iptables backend).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Debounce gathers a burst of events into one reconcile.
+	Debounce time.Duration `yaml:"debounce"`
+	path     string
+}
+
+// Network is the kernel side: NAT rules for 169.254.170.2, the localhost
+// guard, route_localnet.
+type Network struct {
+	// Mode turns all network enforcement on or off.
+	Mode Mode `yaml:"mode"`
+	// Iptables is the iptables binary (name on PATH or absolute path):
+	// iptables, iptables-nft or iptables-legacy.
+	Iptables string `yaml:"iptables"`
+	// AgentPort is where the ECS agent serves credentials.
+	AgentPort int `yaml:"agent_port"`
+	// IntrospectionPort is the agent's introspection API port.
+	IntrospectionPort int `yaml:"introspection_port"`
+	// RouteLocalnet enforces net.ipv4.conf.all.route_localnet=1.
+	RouteLocalnet Mode `yaml:"route_localnet"`
+	// LocalhostGuard installs the DROP rule that keeps 127.0.0.0/8 closed to
+	// the network while route_localnet is 1. Turning it off is warned about.
+	LocalhostGuard bool `yaml:"localhost_guard"`
+	// BlockIntrospection blocks off-host access to the introspection port.
+	BlockIntrospection bool `yaml:"block_introspection"`
+	// BlockInstanceRoleForBridge drops bridge-mode containers' traffic to
+	// IMDS in DOCKER-USER.
+	BlockInstanceRoleForBridge bool `yaml:"block_instance_role_for_bridge"`
+	// ProcSys is the root of the sysctl tree.
+	ProcSys string `yaml:"proc_sys"`
+}
+
+// Persist says where repairs are saved so they survive a reboot.
+type Persist struct {
+	// Iptables is "auto", "off" or a path.
+	Iptables string `yaml:"iptables"`
+	// Sysctl is a sysctl.d file path or "off".
+	Sysctl string `yaml:"sysctl"`
+	// AutoCandidates are the files "auto" chooses between, in order, with
+	// the restore service that loads each at boot.
+	AutoCandidates []PersistTarget `yaml:"auto_candidates"`
+	// SystemdDir is where enabled units are linked (for the restore-service
+	// check without D-Bus).
+	SystemdDir string `yaml:"systemd_dir"`
+}
+
+// PersistTarget is one saved-ruleset location and the unit that restores it.
+type PersistTarget struct {
+	Path    string `yaml:"path"`
+	Service string `yaml:"service"`
+}
+
+// Agent is the ECS agent's systemd unit.
+type Agent struct {
+	Unit               string        `yaml:"unit"`
+	Restart            RestartMode   `yaml:"restart"`
+	MinRestartInterval time.Duration `yaml:"min_restart_interval"`
+	// ProxyDropinDir holds the unit's drop-ins (http-proxy.conf).
+	ProxyDropinDir string `yaml:"proxy_dropin_dir"`
+	// ProxyDropin enforces NO_PROXY in drop-ins that set a proxy.
+	ProxyDropin AutoMode `yaml:"proxy_dropin"`
+	// IntrospectionURL is the agent's metadata endpoint (doctor).
+	IntrospectionURL string `yaml:"introspection_url"`
+}
+
+// Doctor tunes `doctor` and the daemon's periodic diagnosis.
+type Doctor struct {
+	IMDSEndpoint   string        `yaml:"imds_endpoint"`
+	CredentialsURL string        `yaml:"credentials_url"`
+	Timeout        time.Duration `yaml:"timeout"`
+	Interval       time.Duration `yaml:"interval"`
+	ProcRoot       string        `yaml:"proc_root"`
+}
+
+// Metrics exports the daemon's state for Prometheus.
+type Metrics struct {
+	// Textfile is "auto", "off" or a path for node_exporter's textfile
+	// collector; auto means DefaultTextfile when its directory exists.
+	Textfile string `yaml:"textfile"`
+	// Listen is "off" or a host:port for a /metrics endpoint.
+	Listen string `yaml:"listen"`
+	// AllowRemote permits a Listen address that is not loopback.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// DefaultTextfile is where metrics.textfile: auto writes when the
+// directory exists.
+const DefaultTextfile = "/var/lib/node_exporter/textfile_collector/ecs_remediator.prom"
+
+// Path is the file the policy was loaded from ("" for built-in defaults).
+func (p *Policy) Path() string { return p.path }
+
+// BackupPath is where the original ecs.config is kept.
+func (p *Policy) BackupPath() string {
+	if p.Backup != "" {
+		return p.Backup
+	}
+	return p.ECSConfig + ".ecs-remediator.orig"
+}
+
+// Default returns the built-in policy, which serves a standard ECS host.
+func Default() *Policy {
+	return &Policy{
+		ECSConfig:              "/etc/ecs/ecs.config",
+		ECSConfigBase:          "/var/lib/ecs/ecs.config",
+		TaskIAMRole:            Enforce,
+		TaskIAMRoleNetworkHost: Enforce,
+		NoProxy:                Auto,
+		ExtraSettings:          map[string]string{},
+		LogLevel:               "info",
+		Network: Network{
+			Mode:                       Enforce,
+			Iptables:                   "iptables",
+			AgentPort:                  51679,
+			IntrospectionPort:          51678,
+			RouteLocalnet:              Enforce,
+			LocalhostGuard:             true,
+			BlockIntrospection:         true,
+			BlockInstanceRoleForBridge: false,
+			ProcSys:                    "/proc/sys",
+		},
+		Persist: Persist{
+			Iptables: "auto",
+			Sysctl:   "/etc/sysctl.d/90-ecs-remediator.conf",
+			AutoCandidates: []PersistTarget{
+				{Path: "/etc/sysconfig/iptables", Service: "iptables.service"},
+				{Path: "/etc/iptables/rules.v4", Service: "netfilter-persistent.service"},
+			},
+			SystemdDir: "/etc/systemd/system",
+		},
+		Agent: Agent{
+			Unit:               "ecs.service",
+			Restart:            RestartOnChange,
+			MinRestartInterval: 60 * time.Second,
+			ProxyDropinDir:     "/etc/systemd/system/ecs.service.d",
+			ProxyDropin:        Auto,
+			IntrospectionURL:   "http://localhost:51678/v1/metadata",
+		},
+		ResyncInterval: 30 * time.Second,
+		PollInterval:   time.Second,
+		Debounce:       20 * time.Millisecond,
+		Doctor: Doctor{
+			IMDSEndpoint:   "http://169.254.169.254",
+			CredentialsURL: "http://169.254.170.2/v2/credentials/",
+			Timeout:        2 * time.Second,
+			Interval:       5 * time.Minute,
+			ProcRoot:       "/proc",
+		},
+		Metrics: Metrics{Textfile: "auto", Listen: "off"},
+	}
+}

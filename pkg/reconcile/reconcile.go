@@ -1,0 +1,81 @@
+// Package reconcile is the one place where the whole host is observed,
+// compared with the policy and repaired: check calls Check, apply calls
+// Apply once, and the daemon calls Apply whenever an event or the resync
+// timer fires. It owns the order of repairs and the log line of every
+// change; the side-effect packages it drives never import each other.
+package reconcile
+
+import (
+	"context"
+	"io"
+
+	"go.uber.org/zap"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+)
+
+// Enforcer observes and repairs one area of the host (ecs.config, iptables,
+// a sysctl, ...). Implementations live in the side-effect packages.
+type Enforcer interface {
+	// Check observes without changing anything.
+	Check(ctx context.Context) []finding.Finding
+	// Apply repairs every drift it can. With dryRun it changes nothing and
+	// writes what it would do to plan (a unified diff for files, the
+	// commands for the kernel). It returns the findings as they stand
+	// after the repair and the changes it made (or would make).
+	Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change)
+}
+
+// Reconciler runs enforcers in order.
+type Reconciler struct {
+	Enforcers []Enforcer
+	Log       *zap.Logger
+}
+
+// Result is the outcome of one pass.
+type Result struct {
+	Findings []finding.Finding
+	Changes  []finding.Change
+}
+
+// Compliant reports whether every finding is ok.
+func (r Result) Compliant() bool { return finding.Compliant(r.Findings) }
+
+// Check observes every enforcer.
+func (r *Reconciler) Check(ctx context.Context) Result {
+	var res Result
+	for _, e := range r.Enforcers {
+		res.Findings = append(res.Findings, e.Check(ctx)...)
+	}
+	return res
+}
+
+// Apply repairs with every enforcer, in order, and logs one line per change.
+func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Result {
+	var res Result
+	for _, e := range r.Enforcers {
+		fs, cs := e.Apply(ctx, dryRun, plan)
+		res.Findings = append(res.Findings, fs...)
+		res.Changes = append(res.Changes, cs...)
+		if !dryRun {
+			for _, c := range cs {
+				r.logChange(c)
+			}
+		}
+	}
+	return res
+}
+
+func (r *Reconciler) logChange(c finding.Change) {
+	if r.Log == nil {
+		return
+	}
+	r.Log.Info(c.Item+": "+c.Action+" ("+c.Reason+")",
+		zap.String("item", c.Item),
+		zap.String("action", c.Action),
+		zap.String("target", c.Target),
+		zap.String("old", c.Old),
+		zap.String("new", c.New),
+		zap.String("reason", c.Reason),
+	)
+}
