@@ -1,0 +1,154 @@
+package netfilter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+)
+
+// foreignRules writes a restore file with n foreign rules. "mixed" is the
+// worst case for us: half in INPUT, a quarter in nat PREROUTING (each
+// naming a destination, so the shadow scan before our appended DNAT
+// parses them all), a quarter in a user chain we never read. "docker" is
+// the usual ECS host: everything in Docker-like user chains (per-container
+// DNAT and ACCEPT rules) that we never need to read.
+func foreignRules(b *testing.B, n int, dist string) string {
+	var s strings.Builder
+	ip := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256) }
+	if dist == "docker" {
+		s.WriteString("*nat\n:DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n")
+		for i := 0; i < n/2; i++ {
+			fmt.Fprintf(&s, "-A DOCKER ! -i docker0 -p tcp -m tcp --dport %d -j DNAT --to-destination 172.17.%d.%d:80\n", i%60000+1, i/256%256, i%256)
+		}
+		s.WriteString("COMMIT\n*filter\n:DOCKER - [0:0]\n-A FORWARD -o docker0 -j DOCKER\n")
+		for i := 0; i < n-n/2; i++ {
+			fmt.Fprintf(&s, "-A DOCKER -d 172.17.%d.%d/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT\n", i/256%256, i%256)
+		}
+		s.WriteString("COMMIT\n")
+	} else {
+		s.WriteString("*nat\n")
+		for i := 0; i < n/4; i++ {
+			fmt.Fprintf(&s, "-A PREROUTING -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 10.0.0.1:80\n", ip(i), i%60000+1)
+		}
+		s.WriteString("COMMIT\n*filter\n:FOO - [0:0]\n")
+		for i := 0; i < n/2; i++ {
+			fmt.Fprintf(&s, "-A INPUT -s %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", ip(i), i%60000+1)
+		}
+		for i := 0; i < n-n/2-n/4; i++ {
+			fmt.Fprintf(&s, "-A FOO -s %s/32 -j RETURN\n", ip(i))
+		}
+		s.WriteString("COMMIT\n")
+	}
+	p := filepath.Join(b.TempDir(), "foreign.rules")
+	if err := os.WriteFile(p, []byte(s.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+var benchSizes = []int{0, 1000, 20000, 50000}
+
+// BenchmarkReconcile is one Apply on a host with n foreign rules (see
+// foreignRules for "mixed" and "docker"): "steady"
+// finds everything in place (the daemon's usual resync), "repair" first
+// lets ecs-init add a duplicate DNAT (outside the timer) and Apply removes
+// it with one restore batch.
+func BenchmarkReconcile(b *testing.B) {
+	for _, be := range nstest.Backends {
+		for _, n := range benchSizes {
+			for _, dist := range []string{"mixed", "docker"} {
+				for _, mode := range []string{"steady", "repair"} {
+					b.Run(fmt.Sprintf("%s/foreign=%d/%s/%s", be.Name, n, dist, mode), func(b *testing.B) {
+						nstest.Require(b, be.Iptables, be.Restore)
+						file := foreignRules(b, n, dist)
+						nstest.Run(b, func() {
+							nstest.Sh(b, be.Restore+" < "+file)
+							c := nsConfig(b, be, true)
+							c.ProcRoot = b.TempDir()
+							e := newNS(b, c)
+							if fs, _ := e.Apply(ctx(b), false, nil); !compliant(fs) {
+								b.Fatalf("not compliant after the first apply: %+v", fs)
+							}
+							dup := be.Iptables + " -t nat -A PREROUTING -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
+							b.ResetTimer()
+							for i := 0; i < b.N; i++ {
+								if mode == "repair" {
+									b.StopTimer()
+									nstest.Sh(b, dup)
+									b.StartTimer()
+								}
+								fs, cs := e.Apply(ctx(b), false, nil)
+								if !compliant(fs) || (mode == "repair") != (len(cs) == 1) {
+									b.Fatalf("apply: %+v %+v", fs, cs)
+								}
+							}
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkRead compares the two ways of reading the rules: one
+// `<backend>-save` of everything, or `-S CHAIN` per chain we need.
+func BenchmarkRead(b *testing.B) {
+	for _, be := range nstest.Backends {
+		for _, n := range benchSizes {
+			for _, dist := range []string{"mixed", "docker"} {
+				for _, mode := range []string{"save", "chains"} {
+					b.Run(fmt.Sprintf("%s/foreign=%d/%s/%s", be.Name, n, dist, mode), func(b *testing.B) {
+						nstest.Require(b, be.Iptables, be.Restore)
+						file := foreignRules(b, n, dist)
+						nstest.Run(b, func() {
+							nstest.Sh(b, be.Restore+" < "+file)
+							c := nsConfig(b, be, true)
+							e := newNS(b, c)
+							e.readMode = mode
+							ws := c.wants(true, false)
+							b.ResetTimer()
+							for i := 0; i < b.N; i++ {
+								if _, err := e.read(ctx(b), e.v4, ws, false); err != nil {
+									b.Fatal(err)
+								}
+							}
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPlan is the pure part: parse n rules and plan.
+func BenchmarkPlan(b *testing.B) {
+	c := testConfig()
+	ws := c.wants(true, false)
+	chains := chainsOf(ws)
+	keep := func(t, ch string) bool { return chains[[2]string{t, ch}] }
+	for _, n := range benchSizes {
+		var s strings.Builder
+		s.WriteString("*nat\n-A PREROUTING -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:51679\nCOMMIT\n*filter\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&s, "-A INPUT -s 10.%d.%d.%d/32 -p tcp -m tcp --dport %d -j ACCEPT\n", i/65536%256, i/256%256, i%256, i%60000+1)
+		}
+		s.WriteString("COMMIT\n")
+		text := s.String()
+		b.Run(fmt.Sprintf("foreign=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				rs := newRuleset(false)
+				if err := parseRules(rs, text, "", keep, needlesOf(ws)); err != nil {
+					b.Fatal(err)
+				}
+				makePlan(ws, rs)
+			}
+		})
+	}
+}
+
+func compliant(fs []finding.Finding) bool { return finding.Compliant(fs) }

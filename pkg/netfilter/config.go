@@ -1,0 +1,118 @@
+package netfilter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is what the lead wires from the policy. Nothing here has a
+// default except Iptables ("iptables" on PATH) and ProcRoot ("/proc").
+type Config struct {
+	// Iptables is the IPv4 binary: iptables, iptables-nft,
+	// iptables-legacy or an absolute path. Its -save and -restore
+	// siblings, its ip6tables sibling and the other backend's binary are
+	// derived from it.
+	Iptables string
+	// AgentPort is where the agent serves credentials (51679).
+	AgentPort int
+	// IntrospectionPort is the agent's introspection API port (51678).
+	IntrospectionPort int
+	// Credentials enforces the DNAT and REDIRECT rules for 169.254.170.2.
+	Credentials bool
+	// LocalhostGuard enforces the INPUT DROP that keeps 127.0.0.0/8 closed
+	// to the network; when false the item is reported with a warning.
+	LocalhostGuard bool
+	// BlockIntrospection enforces the introspection-port rules (IPv4, and
+	// IPv6 when the host has it).
+	BlockIntrospection bool
+	// BlockIMDS enforces the DOCKER-USER DROP of bridge containers' IMDS
+	// traffic.
+	BlockIMDS bool
+	// ProcRoot is the proc mount ("/proc"): net/if_inet6 and
+	// net/ip_tables_names are read below it.
+	ProcRoot string
+	// SysClassNet lists interfaces ("/sys/class/net"): docker0 is looked
+	// for there.
+	SysClassNet string
+	// Persist is the saved ruleset to keep in step (nil: off). It is
+	// already resolved (see ResolvePersist).
+	Persist *Target
+	// PersistErr is set when persist "auto" could not choose a target; it
+	// is reported as a persist.iptables error.
+	PersistErr error
+	// SystemdDir is where enabled units are linked (/etc/systemd/system).
+	SystemdDir string
+}
+
+// Enforcer keeps the credential NAT rules, the localhost guard, the
+// introspection block, the optional IMDS block and the saved ruleset in
+// step. It implements reconcile.Enforcer.
+type Enforcer struct {
+	c   Config
+	r   runner
+	v4  tools
+	v6  *tools // nil: no ip6tables of this backend
+	oth string // the other backend's iptables binary ("" when absent)
+	// readMode forces "save" (one <backend>-save) or "chains" (-S per
+	// chain) for BenchmarkRead; "" picks per backend.
+	readMode string
+}
+
+// New checks the configuration and finds the binaries. It fails when the
+// iptables binary (or its -save/-restore sibling) is missing or does not
+// run.
+func New(c Config) (*Enforcer, error) {
+	return newWithRunner(c, execRunner{})
+}
+
+func newWithRunner(c Config, r runner) (*Enforcer, error) {
+	if c.Iptables == "" {
+		c.Iptables = "iptables"
+	}
+	if c.ProcRoot == "" {
+		c.ProcRoot = "/proc"
+	}
+	if c.Credentials && (c.AgentPort < 1 || c.AgentPort > 65535) {
+		return nil, fmt.Errorf("agent port %d is not a TCP port (1-65535)", c.AgentPort)
+	}
+	if c.BlockIntrospection && (c.IntrospectionPort < 1 || c.IntrospectionPort > 65535) {
+		return nil, fmt.Errorf("introspection port %d is not a TCP port (1-65535)", c.IntrospectionPort)
+	}
+	if c.Persist != nil && c.Persist.Path != "" && !filepath.IsAbs(c.Persist.Path) {
+		return nil, fmt.Errorf("saved ruleset path %q must be absolute", c.Persist.Path)
+	}
+	v4, v6, err := probe(r, c.Iptables)
+	if err != nil {
+		return nil, err
+	}
+	e := &Enforcer{c: c, r: r, v4: v4, v6: v6}
+	if o := otherBackendTool(c.Iptables, v4.backend); lookPath(o) {
+		e.oth = o
+	}
+	return e, nil
+}
+
+// docker0 reports whether a docker0 interface exists.
+func (c *Config) docker0() bool {
+	if c.SysClassNet == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(c.SysClassNet, "docker0"))
+	return err == nil
+}
+
+// ipv6 reports whether the host has IPv6 addresses: if_inet6 non-empty.
+func (c *Config) ipv6() bool {
+	b, err := os.ReadFile(filepath.Join(c.ProcRoot, "net", "if_inet6"))
+	return err == nil && strings.TrimSpace(string(b)) != ""
+}
+
+// legacyInUse reports whether legacy iptables tables exist: reading them
+// with iptables-legacy-save on a host that never used them would load the
+// legacy kernel modules.
+func (c *Config) legacyInUse() bool {
+	b, err := os.ReadFile(filepath.Join(c.ProcRoot, "net", "ip_tables_names"))
+	return err == nil && strings.TrimSpace(string(b)) != ""
+}

@@ -1,0 +1,63 @@
+// Package netfilter owns the kernel rules ECS tasks need for their IAM
+// task-role credentials, and their saved copy:
+//
+//   - nat PREROUTING  -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:<agent>
+//   - nat OUTPUT      -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports <agent>
+//   - filter INPUT    the localhost guard (--dst 127.0.0.0/8 ! --src 127.0.0.0/8 ... -j DROP)
+//   - filter INPUT    the introspection-port DROP and its docker0 ACCEPT (IPv4, and IPv6
+//     with ip6tables when the host has IPv6 addresses)
+//   - filter DOCKER-USER  the optional DROP of bridge containers' IMDS traffic
+//   - the saved ruleset file (/etc/sysconfig/iptables, /etc/iptables/rules.v4)
+//
+// It must not touch any other rule: it never modifies, reorders or
+// deletes a rule that is not one of the above, never flushes or declares
+// an existing chain, never touches the other backend (iptables-legacy when
+// the configured iptables is nf_tables, and the reverse), and in the saved
+// file it edits only the lines of our rules. It does not set
+// route_localnet (pkg/sysctl) nor touch ecs.config.
+//
+// # Ours, by meaning
+//
+// A rule ecs-init added is ours: rules are compared by a canonical key
+// (token order, implicit -m tcp, /32, option aliases, state lists), not by
+// text. There is exactly one copy of each: extra copies (ecs-init adds
+// with -A/-I without checking) are deleted by their printed text; the
+// first copy's position is kept. The cycle "ecs-init adds a copy, we
+// dedupe, ecs-init's stop deletes one copy, we re-add" converges.
+//
+// # What "top of INPUT" means
+//
+// A missing INPUT rule is inserted where ecs-init puts it: at the top of
+// INPUT, in ecs-init's order (docker0 ACCEPT, introspection DROP, guard),
+// next to our rules that are already there. A rule that is present is
+// never moved, even when other tools inserted rules above it later. Tools
+// such as Calico, kube-proxy or fail2ban also insert at position 1 and
+// some re-check that position: "must be first" would make two daemons
+// fight forever, and moving our rule above theirs reorders their ruleset.
+// Instead, when a foreign rule above one of our DROP rules may let the
+// same packets through (ACCEPT, RETURN, a jump, on overlapping protocol,
+// addresses, interface, port and conntrack state), the item is reported
+// with Warning=true naming that rule. The one order we do repair is
+// between our own rules: the docker0 ACCEPT must precede the introspection
+// DROP or it never matches.
+//
+// # Cost
+//
+// One reconcile reads each family once (iptables-legacy: one
+// iptables-save; iptables-nft: `-S CHAIN` for the few chains involved,
+// which skips Docker's big chains), scans the output once, tokenises only
+// rules that may be ours and applies all repairs of a family in one
+// `<backend>-restore --noflush` batch. Nothing grows with foreign x ours.
+//
+// # Persistence
+//
+// The saved ruleset is treated as a document that belongs to the
+// operator, not as a snapshot: snapshotting the live ruleset would freeze
+// Docker's per-container rules and clobber the operator's own file. Each
+// of our IPv4 rules is made present exactly once in its table and chain
+// (declaring DOCKER-USER only for the IMDS rule), extra copies of our
+// rules are removed, every other byte is kept. A missing file is created
+// with *nat and *filter sections holding only our rules. Docker-managed
+// chains or rules found in the file are reported (Warning) and never added
+// by us. The file is replaced atomically, only when its content changes.
+package netfilter

@@ -1,0 +1,215 @@
+package netfilter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+)
+
+// Check observes the rules and the saved ruleset without changing
+// anything.
+func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
+	fs, _ := e.pass(ctx, false, false, nil)
+	return fs
+}
+
+// Apply repairs the live rules (one restore batch per family), then the
+// saved ruleset. With dryRun it changes nothing and writes the iptables
+// commands and the diff of the saved file it would apply to plan.
+func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change) {
+	return e.pass(ctx, true, dryRun, plan)
+}
+
+func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+	if w == nil {
+		w = io.Discard
+	}
+	all := e.c.wants(e.c.docker0(), e.v6 != nil && e.c.ipv6())
+	var v4, v6 []want
+	for _, x := range all {
+		if x.v6 {
+			v6 = append(v6, x)
+		} else {
+			v4 = append(v4, x)
+		}
+	}
+	fams := []familyResult{}
+	run := func(t tools, ws []want, isV6 bool) {
+		if len(ws) == 0 {
+			return
+		}
+		var fr familyResult
+		if repair && !dryRun {
+			fr = e.repair(ctx, t, ws, isV6)
+		} else {
+			fr = e.observe(ctx, t, ws, isV6)
+			if dryRun && fr.after != nil && len(fr.after.ops) > 0 {
+				fr.applied = fr.after
+				fmt.Fprintf(w, "# %s (%s): one `%s --noflush` batch, equivalent to:\n", t.cmd, t.backend, t.restore)
+				for _, o := range fr.after.ops {
+					fmt.Fprintln(w, o.command(t.cmd))
+				}
+			}
+		}
+		fams = append(fams, fr)
+	}
+	run(e.v4, v4, false)
+	if e.v6 != nil {
+		run(*e.v6, v6, true)
+	}
+
+	var fs []finding.Finding
+	var cs []finding.Change
+	for _, item := range []string{ItemCredentialsDNAT, ItemCredentialsRedirect, ItemLocalhostGuard, ItemIntrospectionBlock, ItemIMDSBlock} {
+		if f, ok := e.itemFinding(item, fams); ok {
+			fs = append(fs, f)
+		}
+	}
+	for _, fr := range fams {
+		if fr.applied == nil {
+			continue
+		}
+		for _, st := range fr.applied.states {
+			if st.action != "" {
+				cs = append(cs, change(st, fr.t))
+			}
+		}
+	}
+	if f, ok := e.otherFinding(ctx, v4); ok {
+		fs = append(fs, f)
+	}
+	pf, pc := e.persist(v4, repair, dryRun, w)
+	fs = append(fs, pf...)
+	cs = append(cs, pc...)
+	return fs, cs
+}
+
+// itemFinding aggregates the states of one item's rules over the families.
+func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Finding, bool) {
+	f := finding.Finding{Item: item, Status: finding.OK}
+	switch {
+	case item == ItemLocalhostGuard && !e.c.LocalhostGuard:
+		f.Warning = true
+		f.Detail = "localhost guard not enforced by policy: while net.ipv4.conf.all.route_localnet=1, every service bound to 127.0.0.1 is reachable from the network"
+		f.Fix = "enable network.localhost_guard in the policy (ecs-init adds the same rule unless ECS_SKIP_LOCALHOST_TRAFFIC_FILTER=true)"
+		return f, true
+	case item == ItemIntrospectionBlock && !e.c.BlockIntrospection:
+		f.Detail = "not enforced by policy (network.block_introspection is off)"
+		return f, true
+	}
+	var details, fixes, warns []string
+	seen := false
+	for _, fr := range fams {
+		has := false
+		for _, w := range fr.ws {
+			has = has || w.item == item
+		}
+		if !has {
+			continue
+		}
+		seen = true
+		if fr.err != nil {
+			f.Status = finding.Error
+			details = append(details, fr.t.cmd+": "+fr.err.Error())
+			fixes = append(fixes, "check that "+fr.t.save+" and "+fr.t.restore+" run as root (network.iptables selects the binary)")
+			continue
+		}
+		for _, st := range fr.after.states {
+			if st.w.item != item {
+				continue
+			}
+			if !st.w.required && st.copies == 0 {
+				details = append(details, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" (no docker0 interface)")
+				continue
+			}
+			details = append(details, st.describe())
+			if st.drift() && f.Status == finding.OK {
+				f.Status = finding.Drift
+			}
+			if st.shadowedBy != "" {
+				warns = append(warns, fmt.Sprintf("%s comes before %s -t %s -A %s %s and may decide first (not moved: ecs-remediator never reorders other tools' rules)",
+					st.shadowedBy, fr.t.cmd, st.w.table, st.w.chain, st.w.spell()))
+			}
+		}
+		for _, o := range fr.after.ops {
+			if opItem(o, fr.after) == item {
+				fixes = append(fixes, o.command(fr.t.cmd))
+			}
+		}
+		if item == ItemIMDSBlock {
+			if jumps, read := fr.rs.forwardJumps("DOCKER-USER"); read && !jumps {
+				warns = append(warns, "FORWARD does not jump to DOCKER-USER (Docker not started?): the rule takes effect once Docker adds its jump")
+			}
+		}
+	}
+	if !seen {
+		return f, false
+	}
+	f.Detail = strings.Join(details, "; ")
+	if len(warns) > 0 {
+		f.Warning = true
+		f.Detail += "; warning: " + strings.Join(warns, "; ")
+	}
+	switch {
+	case f.Status == finding.Drift:
+		f.Fix = "ecs-remediator apply (runs: " + strings.Join(fixes, "; ") + ")"
+	case f.Status == finding.Error:
+		f.Fix = strings.Join(fixes, "; ")
+	case len(warns) > 0:
+		f.Fix = "review the rule(s) named above; to put ours first again, delete our rules of that chain (iptables -D ...) and run ecs-remediator apply, which inserts them at the top"
+	}
+	return f, true
+}
+
+// opItem finds the item an op belongs to (by its rule text or chain).
+func opItem(o op, p *plan) string {
+	for _, st := range p.states {
+		if st.w.table != o.table || st.w.chain != o.chain {
+			continue
+		}
+		if o.verb == "-N" || o.text == st.w.spell() {
+			return st.w.item
+		}
+		if o.verb == "-D" {
+			if k, _, err := ruleKey(o.text, st.w.v6); err == nil && k == st.w.key {
+				return st.w.item
+			}
+		}
+	}
+	return ""
+}
+
+func change(st *ruleState, t tools) finding.Change {
+	w := st.w
+	c := finding.Change{
+		Item:   w.item,
+		Action: st.action,
+		Target: w.family() + " " + w.table + " " + w.chain,
+	}
+	rule := "-A " + w.chain + " " + w.spell()
+	if w.place == top {
+		rule = "-I " + w.chain + " " + strconv.Itoa(st.pos) + " " + w.spell()
+	}
+	switch {
+	case st.copies > 1:
+		c.Old = fmt.Sprintf("%d copies of %s", st.copies, w.spell())
+		c.New = "1 copy at position " + strconv.Itoa(st.pos)
+		c.Reason = "duplicate copies (ecs-init adds its rules without checking for existing ones)"
+	case st.misordered:
+		c.Old = "position " + strconv.Itoa(st.firstPos) + ", below " + st.mustPrecede
+		c.New = rule
+		c.Reason = "the rule was below " + st.mustPrecede + ", so it never matched: " + w.what + " only when it comes first"
+	default:
+		c.Old = "absent"
+		c.New = rule
+		c.Reason = "rule missing: it makes sure " + w.what
+		if st.chainGone {
+			c.Reason += " (chain " + w.chain + " created)"
+		}
+	}
+	return c
+}

@@ -1,0 +1,172 @@
+package netfilter
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+)
+
+// Namespace tests: every kernel change happens inside nstest.Run, on a
+// fresh network namespace, with the real binaries of both backends.
+
+// nsConfig is a full configuration for backend b. ProcRoot is
+// /proc/thread-self so if_inet6 and ip_tables_names are the namespace's
+// (/proc/net follows the process's main thread, not the test's thread).
+// docker0 is a fixture directory.
+func nsConfig(t testing.TB, b nstest.Backend, docker0 bool) Config {
+	sys := t.TempDir()
+	if docker0 {
+		if err := os.Mkdir(filepath.Join(sys, "docker0"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Config{
+		Iptables: b.Iptables, AgentPort: 51679, IntrospectionPort: 51678,
+		Credentials: true, LocalhostGuard: true, BlockIntrospection: true,
+		ProcRoot: "/proc/thread-self", SysClassNet: sys,
+	}
+}
+
+func newNS(t testing.TB, c Config) *Enforcer {
+	t.Helper()
+	e, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func forBackends(t *testing.T, fn func(t *testing.T, b nstest.Backend)) {
+	for _, b := range nstest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
+			fn(t, b)
+		})
+	}
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// countOurs counts each wanted rule in the live ruleset by meaning.
+func countOurs(t testing.TB, e *Enforcer, ws []want) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, fam := range []bool{false, true} {
+		var sub []want
+		for _, w := range ws {
+			if w.v6 == fam {
+				sub = append(sub, w)
+			}
+		}
+		if len(sub) == 0 {
+			continue
+		}
+		tl := e.v4
+		if fam {
+			tl = *e.v6
+		}
+		rs, err := e.read(ctx(t), tl, sub, fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range sub {
+			for _, r := range rs.chain(w.table, w.chain).rules {
+				if r.key == w.key {
+					out[w.family()+" "+w.chain+" "+w.spell()]++
+				}
+			}
+		}
+	}
+	return out
+}
+
+func requireOnce(t testing.TB, e *Enforcer, ws []want) {
+	t.Helper()
+	got := countOurs(t, e, ws)
+	for _, w := range ws {
+		if !w.required {
+			continue
+		}
+		k := w.family() + " " + w.chain + " " + w.spell()
+		if got[k] != 1 {
+			t.Errorf("%d copies of %s, want 1", got[k], k)
+		}
+	}
+}
+
+func requireCompliant(t testing.TB, fs []finding.Finding) {
+	t.Helper()
+	for _, f := range fs {
+		if f.Status != finding.OK {
+			t.Errorf("%s: %s: %s (fix: %s)", f.Item, f.Status, f.Detail, f.Fix)
+		}
+	}
+}
+
+func findingOf(fs []finding.Finding, item string) finding.Finding {
+	for _, f := range fs {
+		if f.Item == item {
+			return f
+		}
+	}
+	return finding.Finding{Item: item, Status: "absent"}
+}
+
+// saveAll is `<backend>-save` of the namespace without the timestamp
+// comments; counters is -c.
+func saveAll(t testing.TB, save, family string, counters bool) string {
+	t.Helper()
+	bin := save
+	if family == "ip6tables" {
+		bin = strings.Replace(save, "iptables", "ip6tables", 1)
+	}
+	args := ""
+	if counters {
+		args = " -c"
+	}
+	out := nstest.Sh(t, bin+args)
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// withoutOurs drops our rules (by meaning) from a save output.
+func withoutOurs(save string, ws []want) string {
+	keys := map[string]bool{}
+	for _, w := range ws {
+		keys[w.table+" "+w.chain+" "+w.key] = true
+	}
+	var keep []string
+	table := ""
+	for _, l := range strings.Split(save, "\n") {
+		s := l
+		if strings.HasPrefix(s, "*") {
+			table = s[1:]
+		}
+		if strings.HasPrefix(s, "[") {
+			s = strings.TrimSpace(s[strings.IndexByte(s, ']')+1:])
+		}
+		if strings.HasPrefix(s, "-A ") {
+			ch, text, _ := strings.Cut(s[3:], " ")
+			if k, _, err := ruleKey(text, false); err == nil && keys[table+" "+ch+" "+k] {
+				continue
+			}
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}

@@ -1,0 +1,103 @@
+package netfilter
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+)
+
+// persist keeps the saved ruleset in step: findings for persist.iptables
+// and persist.restore_service, and the change when the file was written.
+func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+	if e.c.PersistErr != nil {
+		return []finding.Finding{{Item: ItemPersistIptables, Status: finding.Error,
+			Detail: e.c.PersistErr.Error(),
+			Fix:    "install iptables-services (Amazon Linux, RHEL: dnf install -y iptables-services; systemctl enable iptables.service) or iptables-persistent (Debian, Ubuntu), or set persist.iptables to a path or off"}}, nil
+	}
+	t := e.c.Persist
+	if t == nil || t.Path == "" {
+		return nil, nil
+	}
+	f := finding.Finding{Item: ItemPersistIptables, Status: finding.OK}
+	where := t.Path
+	if t.Chosen != "" {
+		where += " (" + t.Chosen + ")"
+	}
+	old, err := readSaved(t.Path)
+	if err != nil {
+		f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "check the permissions of "+t.Path
+		return []finding.Finding{f, e.serviceFinding(*t)}, nil
+	}
+	var sf *savedFile
+	if old == nil {
+		sf = newSavedFile(*t)
+	} else {
+		sf = parseSaved(string(old), needlesOf(ws))
+	}
+	res := ensureSaved(sf, ws)
+	data := sf.bytes()
+	changed := !bytes.Equal(data, old)
+	switch {
+	case old == nil:
+		f.Detail = where + " does not exist"
+	case changed:
+		f.Detail = where + ": " + strings.Join(res.notes, "; ")
+	default:
+		f.Detail = where + " holds each of our rules once"
+	}
+	var cs []finding.Change
+	if changed {
+		f.Status = finding.Drift
+		f.Fix = "ecs-remediator apply (edits only our rules in " + t.Path + ")"
+		action := "updated saved ruleset"
+		if old == nil {
+			action = "created saved ruleset"
+		}
+		c := finding.Change{Item: ItemPersistIptables, Action: action, Target: t.Path,
+			Old: strings.Join(res.notes, "; "), New: "each of our rules once",
+			Reason: "rules not in the saved ruleset are lost at the next reboot"}
+		if old == nil {
+			c.Old = "absent"
+		}
+		switch {
+		case dryRun:
+			fmt.Fprint(w, udiff.Unified(t.Path, t.Path, string(old), string(data)))
+			cs = append(cs, c)
+		case repair:
+			if err := atomicfile.Replace(t.Path, data, atomicfile.Options{Perm: 0o600}); err != nil {
+				f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "check that "+t.Path+" is writable"
+			} else {
+				f.Status, f.Fix = finding.OK, ""
+				f.Detail = where + " updated: " + strings.Join(res.notes, "; ")
+				if old == nil {
+					f.Detail = where + " created with our rules"
+				}
+				cs = append(cs, c)
+			}
+		}
+	}
+	if len(res.docker) > 0 {
+		f.Warning = true
+		f.Detail += fmt.Sprintf("; it also holds Docker-managed chains or rules (lines %s): restoring them at boot freezes Docker's per-container rules of the moment they were saved", joinInts(res.docker))
+		if f.Fix != "" {
+			f.Fix += "; "
+		}
+		f.Fix += "delete those lines from " + t.Path + " (Docker re-creates its chains and rules when it starts)"
+	}
+	return []finding.Finding{f, e.serviceFinding(*t)}, cs
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}

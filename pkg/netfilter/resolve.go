@@ -1,0 +1,67 @@
+package netfilter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Target is a saved ruleset and the unit that restores it at boot.
+type Target struct {
+	Path    string // /etc/sysconfig/iptables, /etc/iptables/rules.v4, ...
+	Service string // iptables.service, netfilter-persistent.service ("" unknown)
+	// Chosen says how ResolvePersist picked it; shown in the finding.
+	Chosen string
+}
+
+// ResolvePersist turns the persist setting into a target. setting is
+// "auto", "off" (or "") or an absolute path. "auto" picks the first
+// candidate whose directory exists (/etc/sysconfig, /etc/iptables), else
+// the first whose restore unit exists in one of unitDirs, else fails with
+// what to install. A path that is one of the candidates gets its service;
+// another path gets none. "off" returns the zero Target (Path "").
+func ResolvePersist(setting string, candidates []Target, unitDirs []string) (Target, error) {
+	switch setting {
+	case "", "off":
+		return Target{}, nil
+	case "auto":
+		for _, c := range candidates {
+			dir := filepath.Dir(c.Path)
+			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+				c.Chosen = "auto: " + dir + " exists"
+				return c, nil
+			}
+		}
+		for _, c := range candidates {
+			if c.Service == "" {
+				continue
+			}
+			for _, d := range unitDirs {
+				u := filepath.Join(d, c.Service)
+				if _, err := os.Stat(u); err == nil {
+					c.Chosen = "auto: unit " + u + " exists"
+					return c, nil
+				}
+			}
+		}
+		var paths, units []string
+		for _, c := range candidates {
+			paths = append(paths, filepath.Dir(c.Path))
+			units = append(units, c.Service)
+		}
+		return Target{}, fmt.Errorf("persist.iptables auto: none of the directories %s exists and no restore unit (%s) was found in %s; install iptables-services (Amazon Linux, RHEL: dnf install -y iptables-services) or iptables-persistent (Debian, Ubuntu: apt-get install -y iptables-persistent), or set persist.iptables to a file path or off",
+			strings.Join(paths, ", "), strings.Join(units, ", "), strings.Join(unitDirs, ", "))
+	}
+	if !filepath.IsAbs(setting) {
+		return Target{}, fmt.Errorf("persist.iptables %q: want auto, off or an absolute path", setting)
+	}
+	p := filepath.Clean(setting)
+	for _, c := range candidates {
+		if filepath.Clean(c.Path) == p {
+			c.Path, c.Chosen = p, "set in the policy"
+			return c, nil
+		}
+	}
+	return Target{Path: p, Chosen: "set in the policy"}, nil
+}

@@ -1,0 +1,323 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The saved ruleset is a document that belongs to the operator. We do NOT
+// snapshot the live ruleset into it (that would freeze Docker's
+// per-container rules of the moment and overwrite the operator's file).
+// We make sure each of our IPv4 rules is there exactly once, in the right
+// table and chain, remove extra copies of OUR rules only and keep every
+// other byte.
+
+// savedLine is one line of the file.
+type savedLine struct {
+	raw   string // without the line ending
+	table string // section it is in ("" outside)
+	kind  byte   // '*' section, ':' chain, 'A' rule, 'C' COMMIT, 0 other
+	chain string // for ':' and 'A'
+	key   string // for 'A' lines that may be ours
+}
+
+type savedFile struct {
+	lines   []savedLine
+	eol     string
+	lastEOL bool // the file ended with a line ending
+}
+
+func parseSaved(data string, needles []string) *savedFile {
+	f := &savedFile{eol: "\n"}
+	if strings.Contains(data, "\r\n") {
+		f.eol = "\r\n"
+	}
+	f.lastEOL = data == "" || strings.HasSuffix(data, "\n")
+	data = strings.TrimSuffix(data, "\n")
+	if data == "" && f.lastEOL {
+		return f
+	}
+	table := ""
+	for _, raw := range strings.Split(data, "\n") {
+		raw = strings.TrimSuffix(raw, "\r")
+		l := savedLine{raw: raw}
+		s := strings.TrimSpace(raw)
+		switch {
+		case strings.HasPrefix(s, "*"):
+			table = strings.TrimSpace(s[1:])
+			l.kind = '*'
+		case s == "COMMIT":
+			l.kind = 'C'
+		case strings.HasPrefix(s, ":"):
+			l.kind = ':'
+			l.chain, _, _ = strings.Cut(s[1:], " ")
+		default:
+			if strings.HasPrefix(s, "[") {
+				if i := strings.IndexByte(s, ']'); i > 0 {
+					s = strings.TrimSpace(s[i+1:])
+				}
+			}
+			if strings.HasPrefix(s, "-A ") || strings.HasPrefix(s, "-I ") {
+				l.kind = 'A'
+				var text string
+				l.chain, text, _ = strings.Cut(s[3:], " ")
+				if strings.HasPrefix(s, "-I ") { // -I CHAIN [n] spec
+					if n, rest, ok := strings.Cut(text, " "); ok && isNumber(n) {
+						text = rest
+					}
+				}
+				if containsAny(text, needles) {
+					l.key, _, _ = ruleKey(text, false)
+				}
+			}
+		}
+		l.table = table
+		f.lines = append(f.lines, l)
+		if l.kind == 'C' {
+			table = ""
+		}
+	}
+	return f
+}
+
+func (f *savedFile) bytes() []byte {
+	var b strings.Builder
+	for i, l := range f.lines {
+		b.WriteString(l.raw)
+		if i < len(f.lines)-1 || f.lastEOL {
+			b.WriteString(f.eol)
+		}
+	}
+	return []byte(b.String())
+}
+
+func (f *savedFile) insert(at int, l savedLine) {
+	f.lines = append(f.lines, savedLine{})
+	copy(f.lines[at+1:], f.lines[at:])
+	f.lines[at] = l
+}
+
+func (f *savedFile) remove(at int) {
+	f.lines = append(f.lines[:at], f.lines[at+1:]...)
+}
+
+// section returns the index of the "*table" line and of its COMMIT (-1, -1
+// when the table has no section).
+func (f *savedFile) section(table string) (int, int) {
+	start := -1
+	for i, l := range f.lines {
+		if l.kind == '*' && l.table == table && start < 0 {
+			start = i
+		}
+		if start >= 0 && l.kind == 'C' && i > start {
+			return start, i
+		}
+	}
+	if start >= 0 {
+		return start, len(f.lines) // no COMMIT: restore would reject it anyway
+	}
+	return -1, -1
+}
+
+// copiesOf lists the line indexes of rules with key in table/chain.
+func (f *savedFile) copiesOf(table, chain, key string) []int {
+	var out []int
+	for i, l := range f.lines {
+		if l.kind == 'A' && l.table == table && l.chain == chain && l.key == key {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// savedResult is what ensureSaved found and did.
+type savedResult struct {
+	notes  []string // what was missing, duplicated or out of order
+	docker []int    // 1-based line numbers of Docker-managed content
+}
+
+// ensureSaved makes every required want present once in f (IPv4 only),
+// in ecs-init's order, and returns what it changed.
+func ensureSaved(f *savedFile, ws []want) savedResult {
+	var res savedResult
+	res.docker = dockerLines(f)
+	for i := range ws {
+		w := &ws[i]
+		if w.v6 {
+			continue
+		}
+		cp := f.copiesOf(w.table, w.chain, w.key)
+		if len(cp) > 1 {
+			res.notes = append(res.notes, fmt.Sprintf("%d copies of -t %s -A %s %s", len(cp), w.table, w.chain, w.spell()))
+			for j := len(cp) - 1; j >= 1; j-- {
+				f.remove(cp[j])
+			}
+		}
+	}
+	for i := range ws {
+		w := &ws[i]
+		if w.v6 || w.before == "" {
+			continue
+		}
+		b := &want{table: w.table, chain: w.chain, key: w.before}
+		for j := range ws {
+			if !ws[j].v6 && ws[j].key == w.before {
+				b = &ws[j]
+			}
+		}
+		cp, cb := f.copiesOf(w.table, w.chain, w.key), f.copiesOf(b.table, b.chain, b.key)
+		if len(cp) == 1 && len(cb) == 1 && cp[0] > cb[0] {
+			res.notes = append(res.notes, "out of order: -A "+w.chain+" "+w.spell()+" comes after "+b.spell())
+			l := f.lines[cp[0]]
+			f.remove(cp[0])
+			f.insert(cb[0], l)
+		}
+	}
+	for i := range ws {
+		w := &ws[i]
+		if w.v6 || !w.required || len(f.copiesOf(w.table, w.chain, w.key)) > 0 {
+			continue
+		}
+		res.notes = append(res.notes, "missing -t "+w.table+" -A "+w.chain+" "+w.spell())
+		start, commit := f.section(w.table)
+		if start < 0 {
+			f.appendSection(w.table)
+			start, commit = f.section(w.table)
+		}
+		if w.newChain && !f.declares(start, commit, w.chain) {
+			at := start + 1
+			for j := start + 1; j < commit; j++ {
+				if f.lines[j].kind == ':' {
+					at = j + 1
+				}
+			}
+			f.insert(at, savedLine{raw: ":" + w.chain + " - [0:0]", table: w.table, kind: ':', chain: w.chain})
+			commit++
+		}
+		f.insert(f.savedPosition(ws, i, start, commit), savedLine{raw: "-A " + w.chain + " " + w.spell(), table: w.table, kind: 'A', chain: w.chain, key: w.key})
+	}
+	return res
+}
+
+// savedPosition is where a missing rule goes in its section: for the
+// INPUT group ecs-init's order at the top, for appended rules after the
+// chain's last rule, else before COMMIT.
+func (f *savedFile) savedPosition(ws []want, i, start, commit int) int {
+	w := &ws[i]
+	order := map[string]int{}
+	for _, o := range ws {
+		if !o.v6 && o.table == w.table && o.chain == w.chain {
+			order[o.key] = o.order
+		}
+	}
+	firstRule, lastRule, after := -1, -1, -1
+	for j := start + 1; j < commit; j++ {
+		l := f.lines[j]
+		if l.kind != 'A' || l.chain != w.chain {
+			continue
+		}
+		if firstRule < 0 {
+			firstRule = j
+		}
+		lastRule = j
+		if w.place != top {
+			continue
+		}
+		if o, ours := order[l.key]; ours && l.key != "" {
+			if o > w.order {
+				return j
+			}
+			after = j
+		}
+	}
+	switch {
+	case w.place == top && after >= 0:
+		return after + 1
+	case w.place == top && firstRule >= 0:
+		return firstRule
+	case w.place == appendEnd && lastRule >= 0:
+		return lastRule + 1
+	}
+	return commit
+}
+
+func (f *savedFile) declares(start, commit int, chain string) bool {
+	for j := start + 1; j < commit; j++ {
+		if f.lines[j].kind == ':' && f.lines[j].chain == chain {
+			return true
+		}
+	}
+	return false
+}
+
+// appendSection adds "*table ... COMMIT" at the end. Built-in chains are
+// not declared, so restoring does not change their policies.
+func (f *savedFile) appendSection(table string) {
+	f.lines = append(f.lines,
+		savedLine{raw: "*" + table, table: table, kind: '*'},
+		savedLine{raw: "COMMIT", table: table, kind: 'C'})
+	f.lastEOL = true
+}
+
+// newSavedFile is the content of a missing file: our rules only, built-in
+// chains with policy ACCEPT.
+func newSavedFile(t Target) *savedFile {
+	f := &savedFile{eol: "\n", lastEOL: true}
+	restoredBy := "a unit that runs iptables-restore at boot"
+	if t.Service != "" {
+		restoredBy = t.Service
+	}
+	f.lines = append(f.lines, savedLine{raw: "# Created by ecs-remediator: the rules ECS tasks need for their IAM role credentials."},
+		savedLine{raw: "# Restored at boot by " + restoredBy + ". Add your own rules; ecs-remediator keeps them."})
+	for _, table := range []string{"nat", "filter"} {
+		f.lines = append(f.lines, savedLine{raw: "*" + table, table: table, kind: '*'})
+		for _, c := range builtins[table] {
+			f.lines = append(f.lines, savedLine{raw: ":" + c + " ACCEPT [0:0]", table: table, kind: ':', chain: c})
+		}
+		f.lines = append(f.lines, savedLine{raw: "COMMIT", table: table, kind: 'C'})
+	}
+	return f
+}
+
+// dockerLines finds Docker-managed chains and rules (1-based lines):
+// restoring them at boot freezes Docker's per-container rules of the
+// moment the file was saved.
+func dockerLines(f *savedFile) []int {
+	var out []int
+	for i, l := range f.lines {
+		if l.kind != ':' && l.kind != 'A' {
+			continue
+		}
+		s := l.raw
+		if isDockerChain(l.chain) || strings.Contains(s, "-j MASQUERADE") && (strings.Contains(s, "docker0") || strings.Contains(s, "br-")) {
+			out = append(out, i+1)
+			continue
+		}
+		if t := targetOf(strings.TrimSpace(s)); isDockerChain(t) {
+			out = append(out, i+1)
+		}
+	}
+	return out
+}
+
+func isDockerChain(name string) bool {
+	switch name {
+	case "DOCKER", "DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE", "DOCKER-INGRESS":
+		return true
+	}
+	return strings.HasPrefix(name, "DOCKER-ISOLATION")
+}
+
+// readSaved reads the file; a missing file gives nil, nil.
+func readSaved(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read saved ruleset %s: %w", path, err)
+	}
+	return b, nil
+}
