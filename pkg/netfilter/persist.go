@@ -17,8 +17,12 @@ import (
 // and persist.restore_service, and the change when the file was written.
 func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
 	if e.c.PersistErr != nil {
-		return []finding.Finding{{Item: ItemPersistIptables, Status: finding.Error,
-			Detail: e.c.PersistErr.Error(),
+		// Not an error: the daemon itself restores the rules at boot
+		// (it starts before ecs.service); a saved ruleset only has them in
+		// place earlier. A warning keeps a host without either package
+		// compliant while saying what is missing.
+		return []finding.Finding{{Item: ItemPersistIptables, Status: finding.OK, Warning: true,
+			Detail: e.c.PersistErr.Error() + " — nothing restores the rules at boot until ecs-remediator starts",
 			Fix:    "install iptables-services (Amazon Linux, RHEL: dnf install -y iptables-services; systemctl enable iptables.service) or iptables-persistent (Debian, Ubuntu), or set persist.iptables to a path or off"}}, nil
 	}
 	t := e.c.Persist

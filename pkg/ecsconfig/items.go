@@ -1,0 +1,276 @@
+package ecsconfig
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+)
+
+// Keys the enforcer manages itself.
+const (
+	KeyTaskIAMRole            = "ECS_ENABLE_TASK_IAM_ROLE"
+	KeyTaskIAMRoleNetworkHost = "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST"
+	KeyNoProxy                = "NO_PROXY"
+)
+
+// ItemPrefix starts every item id of this package.
+const ItemPrefix = "ecs_config."
+
+// proxyKeys set a proxy for the agent; any of them makes NO_PROXY matter.
+var proxyKeys = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}
+
+// view is what ecs-init reads: the base file, overridden by the main file.
+// A nil *File is an absent file.
+type view struct {
+	mainPath, basePath string
+	main, base         *File
+}
+
+// source is the line that decides a variable's value.
+type source struct {
+	file string
+	a    Assignment
+}
+
+func (s source) where() string { return fmt.Sprintf("%s line %d", s.file, s.a.LineNo()) }
+
+// lookup returns the line that decides key: the last one in the main
+// file, else the last one in the base file.
+func (v *view) lookup(key string) (source, bool) {
+	if v.main != nil {
+		if a, ok := v.main.Last(key); ok {
+			return source{v.mainPath, a}, true
+		}
+	}
+	if v.base != nil {
+		if a, ok := v.base.Last(key); ok {
+			return source{v.basePath, a}, true
+		}
+	}
+	return source{}, false
+}
+
+// whyUnset explains, when a file holds a line that was meant to set key
+// but does not, what that line does instead: a detail and a short reason
+// ("" when there is none). Only the main file is searched when base is
+// false.
+func (v *view) whyUnset(key string, base bool) (detail, reason string) {
+	files := []struct {
+		path string
+		f    *File
+	}{{v.mainPath, v.main}}
+	if base {
+		files = append(files, struct {
+			path string
+			f    *File
+		}{v.basePath, v.base})
+	}
+	for _, f := range files {
+		if f.f == nil {
+			continue
+		}
+		a, ok := f.f.NearMiss(key)
+		if !ok {
+			a, ok = f.f.Commented(key)
+		}
+		if ok {
+			return f.path + " " + explainMiss(a, key), missReason(a)
+		}
+	}
+	return "", ""
+}
+
+// item is one finding and, for a drift, the line that repairs it.
+type item struct {
+	f      finding.Finding
+	key    string // variable to set in the main file ("" when nothing to do)
+	value  string // its canonical value
+	old    string // effective value before, for Change.Old
+	reason string // for Change.Reason
+}
+
+func (it *item) drift(detail, fix, key, value, old, reason string) {
+	it.f.Status, it.f.Detail, it.f.Fix = finding.Drift, detail, fix
+	it.key, it.value, it.old, it.reason = key, value, old, reason
+}
+
+func (it *item) ok(detail string) {
+	it.f.Status, it.f.Detail, it.f.Fix = finding.OK, detail, ""
+}
+
+func (it *item) fail(detail, fix string) {
+	it.f.Status, it.f.Detail, it.f.Fix = finding.Error, detail, fix
+	it.key, it.value = "", ""
+}
+
+// flagItem judges a task-role flag the policy wants "true".
+func (v *view) flagItem(key, off string) item {
+	it := item{f: finding.Finding{Item: ItemPrefix + key}}
+	fix := fmt.Sprintf("ecs-remediator apply, or set the line to %s=true (no quotes, no spaces around =) in %s and run systemctl restart ecs", key, v.mainPath)
+	s, found := v.lookup(key)
+	if !found {
+		detail := v.missing() + "not set; relies on ecs-init's built-in default (true), which a changed default or an agent started without ecs-init would not apply"
+		reason := "not set explicitly; pinned to true instead of relying on ecs-init's built-in default"
+		if why, short := v.whyUnset(key, true); why != "" {
+			detail = why + "; " + detail
+			reason = short
+		}
+		it.drift(detail, fmt.Sprintf("ecs-remediator apply, or add the line %s=true to %s and run systemctl restart ecs", key, v.mainPath),
+			key, "true", oldValue("", false), reason)
+		return it
+	}
+	line := s.where() + ": " + showLine(key, s.a.Value)
+	why, reason := explainBool(s.a.Value, off)
+	if why == "" {
+		it.ok(line)
+		return it
+	}
+	detail := line + ": " + why + v.fromBase(s)
+	if earlier := v.earlierTrue(s, key); earlier != "" {
+		detail += "; " + earlier
+	}
+	it.drift(detail, fix, key, "true", oldValue(s.a.Value, true), reason)
+	return it
+}
+
+// missing notes that the main file does not exist ("" when it does).
+func (v *view) missing() string {
+	if v.main == nil {
+		return v.mainPath + " does not exist; "
+	}
+	return ""
+}
+
+// fromBase notes that the deciding line is in the base file, and why a
+// near-miss line of the main file does not override it.
+func (v *view) fromBase(s source) string {
+	if s.file == v.mainPath {
+		return ""
+	}
+	note := " (set in the base file, and " + v.mainPath + " does not override it)"
+	if why, _ := v.whyUnset(s.a.Key, false); why != "" {
+		note += "; " + why
+	}
+	return note
+}
+
+// earlierTrue notes an earlier line that set key to true but lost to the
+// deciding line s (the last duplicate wins).
+func (v *view) earlierTrue(s source, key string) string {
+	f := v.main
+	if s.file != v.mainPath {
+		f = v.base
+	}
+	var lines []string
+	for _, a := range f.All(key) {
+		if b, ok := ParseBool(a.Value); ok && b && a.Index < s.a.Index {
+			lines = append(lines, strconv.Itoa(a.LineNo()))
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("line %s sets it to true, but the last line wins", strings.Join(lines, ", "))
+}
+
+// noProxyItem judges NO_PROXY: with a proxy set, it must hold the entries
+// the agent needs, unquoted.
+func (v *view) noProxyItem() item {
+	it := item{f: finding.Finding{Item: ItemPrefix + KeyNoProxy}}
+	var proxies []string
+	for _, k := range proxyKeys {
+		if s, ok := v.lookup(k); ok {
+			if inner, _ := unquote(s.a.Value); inner != "" {
+				// Never print the value: a proxy URL may hold a password.
+				proxies = append(proxies, fmt.Sprintf("%s (%s)", k, s.where()))
+			}
+		}
+	}
+	if len(proxies) == 0 {
+		it.ok("no proxy configured")
+		return it
+	}
+	via := "a proxy is set by " + strings.Join(proxies, ", ")
+	harm := "credential and metadata requests go to the proxy and fail"
+	need := strings.Join(noproxy.Required, ",")
+	fix := fmt.Sprintf("ecs-remediator apply, or make the NO_PROXY line in %s hold %s (unquoted, keep your own entries) and run systemctl restart ecs", v.mainPath, need)
+
+	s, found := v.lookup(KeyNoProxy)
+	if !found {
+		start, from := "", ""
+		if l, ok := v.lookup("no_proxy"); ok {
+			start, _ = unquote(l.a.Value)
+			from = fmt.Sprintf(" (the new NO_PROXY starts from the entries of no_proxy at %s)", l.where())
+		}
+		merged, _ := noproxy.Merge(start)
+		it.drift(fmt.Sprintf("%sNO_PROXY is not set and %s: %s%s", v.missing(), via, harm, from), fix,
+			KeyNoProxy, merged, oldValue("", false), "NO_PROXY missing while a proxy is set")
+		return it
+	}
+	inner, quoted := unquote(s.a.Value)
+	merged, missing := noproxy.Merge(inner)
+	line := s.where() + ": " + showLine(KeyNoProxy, s.a.Value)
+	if !quoted && len(missing) == 0 {
+		it.ok(line + " (" + via + ")")
+		return it
+	}
+	var why, reasons []string
+	if quoted {
+		why = append(why, "the value is quoted and ecs-init keeps the quotes, so the agent's first and last entries include a quote character and do not match")
+		reasons = append(reasons, "value is quoted")
+	}
+	if len(missing) > 0 {
+		why = append(why, "it lacks "+strings.Join(missing, ", "))
+		reasons = append(reasons, "lacks "+strings.Join(missing, ", "))
+	}
+	it.drift(fmt.Sprintf("%s: %s%s; %s: %s", line, strings.Join(why, "; "), v.fromBase(s), via, harm), fix,
+		KeyNoProxy, merged, oldValue(s.a.Value, true), strings.Join(reasons, "; ")+" while a proxy is set")
+	return it
+}
+
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// extraItem judges one extra_settings entry: the effective value must be
+// want exactly.
+func (v *view) extraItem(key, want string) item {
+	it := item{f: finding.Finding{Item: ItemPrefix + key}}
+	switch {
+	case !envKeyRE.MatchString(key):
+		it.fail(fmt.Sprintf("extra_settings key %s is not a variable name", strconv.Quote(key)),
+			"fix extra_settings in the policy file: use letters, digits and _")
+		return it
+	case key == KeyTaskIAMRole || key == KeyTaskIAMRoleNetworkHost || key == KeyNoProxy:
+		it.fail(fmt.Sprintf("extra_settings.%s duplicates a key the policy manages with its own setting", key),
+			"remove it from extra_settings in the policy file")
+		return it
+	case strings.ContainsAny(want, "\r\n\x00") || strings.TrimRightFunc(want, isSpace) != want:
+		it.fail(fmt.Sprintf("extra_settings.%s = %s cannot be written to ecs.config: ecs-init trims trailing spaces and splits at line breaks", key, strconv.Quote(want)),
+			"fix extra_settings in the policy file")
+		return it
+	}
+	fix := fmt.Sprintf("ecs-remediator apply, or set the line %s in %s and run systemctl restart ecs", showLine(key, want), v.mainPath)
+	s, found := v.lookup(key)
+	if !found {
+		detail := v.missing() + "not set; the policy (extra_settings) wants " + showLine(key, want)
+		reason := "not set; extra_settings wants " + strconv.Quote(want)
+		if why, short := v.whyUnset(key, true); why != "" {
+			detail = why + "; the policy (extra_settings) wants " + showLine(key, want)
+			reason = short
+		}
+		it.drift(detail, fix, key, want, oldValue("", false), reason)
+		return it
+	}
+	if s.a.Value == want {
+		it.ok(s.where() + ": " + showLine(key, want))
+		return it
+	}
+	it.drift(fmt.Sprintf("%s: %s%s; the policy (extra_settings) wants %s", s.where(), showLine(key, s.a.Value), v.fromBase(s), showLine(key, want)), fix,
+		key, want, oldValue(s.a.Value, true), fmt.Sprintf("value %s differs from extra_settings %s", strconv.Quote(s.a.Value), strconv.Quote(want)))
+	return it
+}
+
+func isSpace(r rune) bool { return strings.TrimSpace(string(r)) == "" }

@@ -1,0 +1,170 @@
+package sysctl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+)
+
+// maxConf is the largest sysctl.d file we read; a real one is tiny.
+const maxConf = 1 << 20
+
+// readConf reads a sysctl.d file without following a final symlink and
+// without ever opening anything but a regular file (a FIFO would hang).
+// exists is false, err nil, when there is no file.
+func readConf(path string, follow bool) (data string, exists bool, err error) {
+	stat := os.Lstat
+	if follow {
+		stat = os.Stat
+	}
+	fi, err := stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", false, nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return "", false, fmt.Errorf("%s: a parent of this path is a file, not a directory; remove or rename it, or set persist.sysctl to another path", path)
+	case err != nil:
+		return "", false, fmt.Errorf("stat %s: %w", path, err)
+	case fi.Mode()&os.ModeSymlink != 0:
+		target, _ := os.Readlink(path)
+		return "", true, fmt.Errorf("%s is a symlink to %s (a link to /dev/null masks the file on purpose); ecs-remediator only writes a regular file: remove the link, or set persist.sysctl: off", path, target)
+	case !fi.Mode().IsRegular():
+		return "", true, fmt.Errorf("%s is not a regular file (%s); move it away, or set persist.sysctl to another path", path, fi.Mode().Type())
+	case fi.Size() > maxConf:
+		return "", true, fmt.Errorf("%s is %d bytes, more than the %d a sysctl.d file may have here; check it by hand", path, fi.Size(), maxConf)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", true, fmt.Errorf("read %s: %w", path, err)
+	}
+	return string(b), true, nil
+}
+
+// persist is one observation of our sysctl.d file.
+type persist struct {
+	f      finding.Finding
+	old    string // content as read
+	repair edit   // set when f is a drift
+	oldVal string // the value the file sets, "(unset)" when none
+}
+
+func (e *Enforcer) observePersist() persist {
+	path := e.c.PersistPath
+	p := persist{f: finding.Finding{Item: ItemPersist}, oldVal: "(unset)"}
+	data, exists, err := readConf(path, false)
+	if err != nil {
+		p.f.Status, p.f.Detail = finding.Error, err.Error()
+		p.f.Fix = "fix the file by hand as the detail says, then run ecs-remediator check"
+		return p
+	}
+	p.old = data
+	i, v := lastSetting(splitLines(data))
+	if i >= 0 {
+		p.oldVal = v
+	}
+	override := e.overriddenBy()
+	repair, drift := desired(data, exists)
+	if !drift {
+		p.f.Status = finding.OK
+		p.f.Detail = fmt.Sprintf("%s line %d sets %s at boot", path, i+1, PersistLine)
+		if override != "" {
+			p.f.Warning = true
+			p.f.Detail += "; but " + override
+			p.f.Fix = "remove or change that line, so route_localnet stays 1 after a reboot"
+		}
+		return p
+	}
+	p.repair = repair
+	p.f.Status = finding.Drift
+	switch {
+	case !exists:
+		p.f.Detail = fmt.Sprintf("%s does not exist: nothing sets %s at boot", path, PersistLine)
+	case i >= 0:
+		p.f.Detail = fmt.Sprintf("%s line %d sets %s to %s at boot", path, i+1, Key, strconv.Quote(v))
+	default:
+		p.f.Detail = fmt.Sprintf("%s does not set %s", path, PersistLine)
+	}
+	p.f.Detail += ": after a reboot tasks cannot reach their credentials until the agent or ecs-remediator sets it again"
+	if override != "" {
+		p.f.Detail += "; also " + override
+	}
+	p.f.Fix = fmt.Sprintf("ecs-remediator apply, or add the line %q to %s", PersistLine, path)
+	return p
+}
+
+// overriddenBy names a file of the same directory that systemd-sysctl
+// reads after ours (a later name) and that sets Key to another value ("" when
+// none does).
+func (e *Enforcer) overriddenBy() string {
+	dir, base := filepath.Split(e.c.PersistPath)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	var later []string
+	for _, d := range ents {
+		if n := d.Name(); strings.HasSuffix(n, ".conf") && n > base {
+			later = append(later, n)
+		}
+	}
+	sort.Strings(later)
+	var found string
+	for _, n := range later {
+		data, _, err := readConf(filepath.Join(dir, n), true)
+		if err != nil {
+			continue
+		}
+		if i, v := lastSetting(splitLines(data)); i >= 0 {
+			found = ""
+			if v != "1" {
+				found = fmt.Sprintf("%s line %d sets it to %s and is read after %s", filepath.Join(dir, n), i+1, strconv.Quote(v), base)
+			}
+		}
+	}
+	return found
+}
+
+// applyPersist writes the file when its content must change.
+func (e *Enforcer) applyPersist(dryRun bool, plan io.Writer) (finding.Finding, []finding.Change) {
+	p := e.observePersist()
+	if p.f.Status != finding.Drift {
+		return p.f, nil
+	}
+	path := e.c.PersistPath
+	c := finding.Change{
+		Item:   ItemPersist,
+		Action: p.repair.action,
+		Target: path,
+		Old:    p.oldVal,
+		New:    "1",
+		Reason: "nothing set route_localnet=1 at boot",
+	}
+	if p.oldVal != "(unset)" {
+		c.Reason = fmt.Sprintf("the file set route_localnet to %s at boot", strconv.Quote(p.oldVal))
+	}
+	if dryRun {
+		if plan != nil {
+			label := strings.TrimPrefix(path, "/")
+			io.WriteString(plan, udiff.Unified("a/"+label, "b/"+label, p.old, p.repair.content))
+		}
+		return p.f, []finding.Change{c}
+	}
+	if err := atomicfile.Replace(path, []byte(p.repair.content), atomicfile.Options{Perm: 0o644, DirPerm: 0o755}); err != nil {
+		p.f.Status = finding.Error
+		p.f.Detail += "; writing it failed: " + err.Error()
+		p.f.Fix = "make " + filepath.Dir(path) + " writable for root, or set persist.sysctl: off"
+		return p.f, nil
+	}
+	return e.observePersist().f, []finding.Change{c}
+}
