@@ -1,0 +1,49 @@
+# The index of habits: each target is one command a newcomer can run.
+# `make help` lists them.
+
+SHELL       := /bin/bash
+GO          ?= go
+BIN         := bin/ecs-remediator
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]' || echo 0.1.0)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOFILES     := $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
+FUZZTIME    ?= 10s
+
+.PHONY: help build run test test-unit lint fuzz bench e2e clean
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/ecs-remediator
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ecs-remediator
+
+run: build ## build, then show what apply would repair on this host (dry-run: changes nothing)
+	./$(BIN) apply --dry-run
+
+test: lint build ## everything CI runs: lint, unit and namespace tests (as root), short fuzzing
+	ECS_REMEDIATOR_REQUIRE_NS=$${ECS_REMEDIATOR_REQUIRE_NS:-0} $(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+test-unit: ## the quick tests only (no root needed; namespace tests skip)
+	$(GO) test -count=1 -short ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@set -eo pipefail; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tail -n 3; \
+	  done; \
+	done
+
+bench: ## benchmarks (as root: real iptables in namespaces)
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
+
+clean: ## remove build output
+	rm -rf bin dist
+
+-include packaging/package.mk

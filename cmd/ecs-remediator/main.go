@@ -1,0 +1,95 @@
+// Command ecs-remediator keeps an Amazon ECS container instance configured
+// so that tasks get their IAM task-role credentials. This package holds the
+// flags, the subcommands and the wiring only; the work is done in pkg/.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Set at build time with -ldflags "-X main.version=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// Exit codes, a contract documented in README.md.
+const (
+	exitOK    = 0
+	exitDrift = 1 // check: drift found; doctor: a check failed
+	exitError = 2 // bad flag, bad policy file, unreadable file, repair failed
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"check", "report every drift from the policy, read-only", runCheck},
+		{"apply", "repair every drift once (user data, AMI bakes)", runApply},
+		{"run", "the daemon: watch, repair within moments, restart the ECS agent when its config changed", runDaemon},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `ecs-remediator keeps an ECS container instance configured so that tasks get
+their IAM task-role credentials instead of "Access Denied".
+
+Usage:
+  ecs-remediator <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "ecs-remediator <command> --help" for the flags of a command.
+
+Examples:
+  ecs-remediator check                 # what is wrong on this host? (read-only)
+  ecs-remediator apply --dry-run       # show the repairs as a diff, change nothing
+  ecs-remediator apply                 # repair once
+  ecs-remediator doctor                # diagnose IMDS, instance profile, agent, tasks
+`)
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitError
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	case "-v", "--version":
+		return runVersion(nil, stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "ecs-remediator: unknown command %q; run \"ecs-remediator --help\" for the list\n", args[0])
+	return exitError
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("version", "", "Print the version of ecs-remediator.", "ecs-remediator version", stdout, stderr)
+	if code, ok := fs.parse(args, 0); !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "ecs-remediator %s (commit %s)\n", version, commit)
+	return exitOK
+}

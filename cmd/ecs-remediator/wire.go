@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/sysctl"
+)
+
+// buildReconciler turns the policy into the ordered list of enforcers:
+// ecs.config first (what the agent reads at start), then the kernel —
+// rules before route_localnet, so the localhost guard is in place before
+// the sysctl opens 127.0.0.0/8 to routed traffic.
+func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, error) {
+	var es []reconcile.Enforcer
+	base := p.ECSConfigBase
+	if base == "off" {
+		base = ""
+	}
+	es = append(es, ecsconfig.New(ecsconfig.Config{
+		Path:                   p.ECSConfig,
+		BasePath:               base,
+		BackupPath:             p.BackupPath(),
+		TaskIAMRole:            p.TaskIAMRole == policy.Enforce,
+		TaskIAMRoleNetworkHost: p.TaskIAMRoleNetworkHost == policy.Enforce,
+		NoProxy:                p.NoProxy == policy.Auto,
+		Extra:                  p.ExtraSettings,
+	}))
+	if p.Network.Mode == policy.Enforce {
+		nc := netfilter.Config{
+			Iptables:           p.Network.Iptables,
+			AgentPort:          p.Network.AgentPort,
+			IntrospectionPort:  p.Network.IntrospectionPort,
+			Credentials:        true,
+			LocalhostGuard:     p.Network.LocalhostGuard,
+			BlockIntrospection: p.Network.BlockIntrospection,
+			BlockIMDS:          p.Network.BlockInstanceRoleForBridge,
+			ProcRoot:           filepath.Dir(p.Network.ProcSys),
+			SysClassNet:        "/sys/class/net",
+			SystemdDir:         p.Persist.SystemdDir,
+		}
+		if p.Persist.Iptables != "off" {
+			var cands []netfilter.Target
+			for _, c := range p.Persist.AutoCandidates {
+				cands = append(cands, netfilter.Target{Path: c.Path, Service: c.Service})
+			}
+			t, err := netfilter.ResolvePersist(p.Persist.Iptables, cands, []string{p.Persist.SystemdDir, "/usr/lib/systemd/system", "/lib/systemd/system"})
+			if err != nil {
+				nc.PersistErr = err
+			} else {
+				nc.Persist = &t
+			}
+		}
+		nf, err := netfilter.New(nc)
+		if err != nil {
+			return nil, fmt.Errorf("network.iptables %q: %w", p.Network.Iptables, err)
+		}
+		es = append(es, nf)
+	}
+	if p.Network.Mode == policy.Enforce && p.Network.RouteLocalnet == policy.Enforce {
+		persist := p.Persist.Sysctl
+		if persist == "off" {
+			persist = ""
+		}
+		es = append(es, sysctl.New(sysctl.Config{
+			ProcSys:     p.Network.ProcSys,
+			PersistPath: persist,
+			Enforce:     true,
+		}))
+	}
+	return &reconcile.Reconciler{Enforcers: es, Log: log}, nil
+}

@@ -1,0 +1,342 @@
+// Package daemon is the loop behind `ecs-remediator run`. One goroutine
+// owns all state: watchers only send "look again" events, a burst of events
+// is debounced into one reconcile, a resync timer is the safety net, the
+// ECS agent is restarted (rate limited, coalesced) when what it reads at
+// start changed, and systemd hears READY, WATCHDOG, STATUS and STOPPING.
+// It repairs only through pkg/reconcile, exactly as `apply` does.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+)
+
+// Restarter restarts the ECS agent. The daemon's goroutine drives it: it
+// asks for restarts and calls Tick when Due says so; the Restarter owns
+// coalescing and rate limiting and never runs a goroutine of its own.
+type Restarter interface {
+	// Request asks for one restart; reload asks for a systemd reload first
+	// (a drop-in changed).
+	Request(now time.Time, reason string, reload bool)
+	// Due tells when Tick must be called next; false when nothing is pending.
+	Due() (time.Time, bool)
+	// Tick restarts the agent when a request is pending and due.
+	Tick(ctx context.Context, now time.Time)
+}
+
+// Setup is what one policy turns into.
+type Setup struct {
+	Reconciler *reconcile.Reconciler
+	// Watch starts the watchers; they send on events until ctx ends and
+	// must never block (events only mean "look again").
+	Watch func(ctx context.Context, events chan<- string) error
+	// Restarter is nil when agent.restart is never.
+	Restarter Restarter
+	// Diagnose runs the periodic local diagnosis (may be nil); Interval is
+	// how often.
+	Diagnose         func(ctx context.Context)
+	DiagnoseInterval time.Duration
+	// Close releases what Build opened (D-Bus connections); may be nil.
+	Close func()
+}
+
+// Options wire the daemon to the world.
+type Options struct {
+	Log    *zap.Logger
+	Policy *policy.Policy
+	// Reload reads the policy file again (SIGHUP).
+	Reload func() (*policy.Policy, error)
+	// Build turns a policy into a Setup.
+	Build func(p *policy.Policy) (*Setup, error)
+	// Notify sends one sd_notify state ("READY=1", ...); no-op outside systemd.
+	Notify func(state string)
+	// Watchdog is the interval at which WATCHDOG=1 is sent (0 = off).
+	Watchdog time.Duration
+	// Hangup delivers SIGHUP.
+	Hangup <-chan os.Signal
+	// Reconciled, when set, is called after every reconcile (metrics, tests).
+	Reconciled func(res reconcile.Result, took time.Duration)
+}
+
+// MaxWaitFactor bounds debouncing: a continuous stream of events still gets
+// a reconcile at least every MaxWaitFactor x debounce.
+const MaxWaitFactor = 10
+
+type loop struct {
+	o      Options
+	p      *policy.Policy
+	s      *Setup
+	events chan string
+	stopW  context.CancelFunc
+
+	fights     *fights
+	errs       map[string]string // item -> detail of a repair that is impossible
+	repairs    int
+	restarts   int
+	lastRun    time.Time
+	compliant  bool
+	pending    bool
+	firstEvent time.Time
+	timer      *time.Timer // next event-driven reconcile
+	restartT   *time.Timer
+}
+
+// Run runs the daemon until ctx ends (SIGTERM). It returns an error only
+// when the first setup fails.
+func Run(ctx context.Context, o Options) error {
+	if o.Notify == nil {
+		o.Notify = func(string) {}
+	}
+	l := &loop{o: o, p: o.Policy, events: make(chan string, 64), fights: newFights(), errs: map[string]string{}}
+	s, err := o.Build(o.Policy)
+	if err != nil {
+		return err
+	}
+	l.s = s
+	l.reconcile(ctx, "start")
+	l.startWatchers(ctx)
+	o.Notify("READY=1")
+	o.Log.Info("ecs-remediator is running",
+		zap.String("ecs_config", l.p.ECSConfig), zap.Duration("resync_interval", l.p.ResyncInterval),
+		zap.Bool("compliant", l.compliant))
+
+	l.timer = stoppedTimer()
+	l.restartT = stoppedTimer()
+	resync := time.NewTicker(l.p.ResyncInterval)
+	defer resync.Stop()
+	var wd <-chan time.Time
+	if o.Watchdog > 0 {
+		t := time.NewTicker(o.Watchdog)
+		defer t.Stop()
+		wd = t.C
+	}
+	var diag <-chan time.Time
+	diagT := time.NewTicker(time.Hour)
+	defer diagT.Stop()
+	l.armDiagnose(diagT, &diag)
+	fightT := time.NewTicker(10 * time.Second)
+	defer fightT.Stop()
+	l.armRestart()
+
+	for {
+		select {
+		case <-ctx.Done():
+			o.Notify("STOPPING=1")
+			o.Log.Info("stopping on request")
+			l.stopWatchers()
+			if l.s.Close != nil {
+				l.s.Close()
+			}
+			return nil
+		case src := <-l.events:
+			l.onEvent(src)
+		case <-l.timer.C:
+			l.pending = false
+			l.reconcile(ctx, "event")
+		case <-resync.C:
+			l.reconcile(ctx, "resync")
+		case <-wd:
+			// Sent from this loop itself: a stuck reconcile stops the pings
+			// and systemd restarts the daemon.
+			o.Notify("WATCHDOG=1")
+		case <-diag:
+			if l.s.Diagnose != nil {
+				l.s.Diagnose(ctx)
+			}
+		case <-l.restartT.C:
+			if l.s.Restarter != nil {
+				l.s.Restarter.Tick(ctx, time.Now())
+				l.armRestart()
+			}
+		case <-fightT.C:
+			for _, item := range l.fights.ended(time.Now()) {
+				o.Log.Info(item+": the fight is over, the item has stayed as repaired", zap.String("item", item), zap.String("action", "fight-ended"))
+			}
+		case <-o.Hangup:
+			if l.reload(ctx) {
+				resync.Reset(l.p.ResyncInterval)
+				l.armDiagnose(diagT, &diag)
+			}
+		}
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (l *loop) armDiagnose(t *time.Ticker, c *<-chan time.Time) {
+	if l.s.Diagnose == nil || l.s.DiagnoseInterval <= 0 {
+		*c = nil
+		return
+	}
+	t.Reset(l.s.DiagnoseInterval)
+	*c = t.C
+}
+
+func (l *loop) startWatchers(ctx context.Context) {
+	if l.s.Watch == nil {
+		return
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	l.stopW = cancel
+	if err := l.s.Watch(wctx, l.events); err != nil {
+		l.o.Log.Warn("watchers could not start; relying on the periodic resync",
+			zap.Error(err), zap.Duration("resync_interval", l.p.ResyncInterval))
+	}
+}
+
+func (l *loop) stopWatchers() {
+	if l.stopW != nil {
+		l.stopW()
+		l.stopW = nil
+	}
+}
+
+// onEvent schedules one reconcile for a burst of events: debounce after the
+// latest event, but no later than MaxWaitFactor x debounce after the first,
+// and never sooner than the fight back-off allows.
+func (l *loop) onEvent(src string) {
+	now := time.Now()
+	if !l.pending {
+		l.pending = true
+		l.firstEvent = now
+	}
+	at := now.Add(l.p.Debounce)
+	if limit := l.firstEvent.Add(MaxWaitFactor * l.p.Debounce); at.After(limit) {
+		at = limit
+	}
+	if d := l.fights.delay(); d > 0 {
+		if min := l.lastRun.Add(d); at.Before(min) {
+			at = min
+		}
+	}
+	l.timer.Stop()
+	select { // drain a fired timer that was not received yet
+	case <-l.timer.C:
+	default:
+	}
+	l.timer.Reset(time.Until(at))
+}
+
+func (l *loop) reconcile(ctx context.Context, why string) {
+	start := time.Now()
+	res := l.s.Reconciler.Apply(ctx, false, io.Discard)
+	took := time.Since(start)
+	l.lastRun = start
+	l.compliant = res.Compliant()
+	now := time.Now()
+	var restartReasons []string
+	reload := false
+	for _, c := range res.Changes {
+		l.repairs++
+		if started, flips := l.fights.record(c.Item, now); started {
+			l.o.Log.Error(fmt.Sprintf("%s: another tool keeps undoing this repair (%d times within %s); holding the repaired state and backing off — find the tool that writes %s and fix its configuration",
+				c.Item, flips, l.fights.window, c.Target),
+				zap.String("item", c.Item), zap.String("action", "fight-detected"), zap.Int("flips", flips),
+				zap.String("target", c.Target), zap.String("old", c.Old), zap.String("new", c.New))
+		}
+		if c.AgentRestart {
+			restartReasons = append(restartReasons, c.Item)
+		}
+		reload = reload || c.SystemdReload
+	}
+	if len(restartReasons) > 0 {
+		if l.s.Restarter != nil {
+			l.s.Restarter.Request(now, strings.Join(restartReasons, ", ")+" changed", reload)
+			l.armRestart()
+		} else {
+			l.o.Log.Warn("the ECS agent reads this only at start and agent.restart is never: restart it yourself (systemctl restart ecs)",
+				zap.String("item", strings.Join(restartReasons, ",")), zap.String("action", "restart-needed"))
+		}
+	}
+	l.logImpossible(res.Findings)
+	l.o.Notify(fmt.Sprintf("STATUS=%s; last reconcile %s (%s); %d repairs since start",
+		map[bool]string{true: "compliant", false: "NOT compliant"}[l.compliant],
+		start.Format(time.RFC3339), why, l.repairs))
+	if l.o.Reconciled != nil {
+		l.o.Reconciled(res, took)
+	}
+}
+
+// logImpossible logs a repair that cannot be made once, when it first
+// happens or its reason changes, and once when it clears.
+func (l *loop) logImpossible(fs []finding.Finding) {
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if f.Status != finding.Error {
+			continue
+		}
+		seen[f.Item] = true
+		if l.errs[f.Item] == f.Detail {
+			continue
+		}
+		l.errs[f.Item] = f.Detail
+		l.o.Log.Error(f.Item+": cannot be repaired: "+f.Detail,
+			zap.String("item", f.Item), zap.String("action", "repair-impossible"), zap.String("fix", f.Fix))
+	}
+	var cleared []string
+	for item := range l.errs {
+		if !seen[item] {
+			cleared = append(cleared, item)
+		}
+	}
+	sort.Strings(cleared)
+	for _, item := range cleared {
+		delete(l.errs, item)
+		l.o.Log.Info(item+": can be observed and repaired again", zap.String("item", item), zap.String("action", "recovered"))
+	}
+}
+
+func (l *loop) armRestart() {
+	l.restartT.Stop()
+	if l.s.Restarter == nil {
+		return
+	}
+	at, ok := l.s.Restarter.Due()
+	if !ok {
+		return
+	}
+	l.restartT.Reset(time.Until(at))
+}
+
+// reload re-reads the policy file; a bad file is logged and the old
+// policy kept.
+func (l *loop) reload(ctx context.Context) bool {
+	p, err := l.o.Reload()
+	if err != nil {
+		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), zap.String("action", "policy-rejected"))
+		return false
+	}
+	s, err := l.o.Build(p)
+	if err != nil {
+		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), zap.String("action", "policy-rejected"))
+		return false
+	}
+	l.stopWatchers()
+	if l.s.Close != nil {
+		l.s.Close()
+	}
+	l.p, l.s = p, s
+	l.o.Log.Info("policy reloaded", zap.String("action", "policy-reloaded"), zap.String("file", p.Path()))
+	l.reconcile(ctx, "reload")
+	l.startWatchers(ctx)
+	return true
+}
+
+// Hangup is the signal that reloads the policy.
+var Hangup = syscall.SIGHUP
