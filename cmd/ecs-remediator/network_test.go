@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+)
+
+// The binary, run in a private network namespace with the real iptables of
+// each backend: check finds the kernel side missing, apply repairs and
+// persists it, check is then clean, and ecs-init's duplicate is removed.
+func TestNetworkCheckApplyInNamespace(t *testing.T) {
+	for _, b := range nstest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
+			h := newHost(t, good, "")
+			saved := filepath.Join(h.dir, "rules.v4")
+			sysctlFile := filepath.Join(h.dir, "sysctl.d/90-ecs-remediator.conf")
+			pol := fmt.Sprintf(`ecs_config: %s
+ecs_config_base: "off"
+network:
+  iptables: %s
+persist:
+  iptables: %s
+  sysctl: %s
+  systemd_dir: %s
+agent:
+  proxy_dropin_dir: %s
+`, h.ecsConfig, b.Iptables, saved, sysctlFile, filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
+			os.WriteFile(h.policy, []byte(pol), 0o644)
+
+			nstest.Run(t, func() {
+				r := run(t, "check", "--config", h.policy, "--json")
+				if r.code != 1 {
+					t.Fatalf("check on an empty namespace: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+				}
+				rep := decodeReport(t, r.stdout)
+				for _, item := range []string{"network.credentials_dnat", "network.credentials_redirect", "network.localhost_guard", "sysctl.route_localnet", "persist.iptables", "persist.sysctl"} {
+					if st, _ := findingOf(t, rep, item); st != "drift" {
+						t.Errorf("%s: %s, want drift", item, st)
+					}
+				}
+				r = run(t, "apply", "--config", h.policy)
+				if r.code != 0 {
+					t.Fatalf("apply: exit %d\n%s", r.code, r.stderr)
+				}
+				if r := run(t, "check", "--config", h.policy, "--json"); r.code != 0 {
+					t.Fatalf("check after apply: exit %d\n%s", r.code, r.stdout)
+				}
+				live := nstest.Sh(t, b.Save)
+				for _, want := range []string{"--to-destination 127.0.0.1:51679", "--to-ports 51679", "RELATED,ESTABLISHED,DNAT"} {
+					if strings.Count(live, want) != 1 {
+						t.Errorf("live ruleset holds %q %d times, want 1:\n%s", want, strings.Count(live, want), live)
+					}
+				}
+				if v := strings.TrimSpace(nstest.Sh(t, "cat /proc/sys/net/ipv4/conf/all/route_localnet")); v != "1" {
+					t.Errorf("route_localnet = %s", v)
+				}
+				if b, err := os.ReadFile(saved); err != nil || !strings.Contains(string(b), "169.254.170.2") {
+					t.Errorf("saved ruleset: %v %q", err, b)
+				}
+				if b, err := os.ReadFile(sysctlFile); err != nil || !strings.Contains(string(b), "route_localnet = 1") {
+					t.Errorf("sysctl file: %v %q", err, b)
+				}
+				// ecs-init restarts and adds its copy unchecked: apply removes
+				// the extra copy.
+				nstest.Sh(t, b.Iptables+" -t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679")
+				if r := run(t, "check", "--config", h.policy); r.code != 1 {
+					t.Errorf("check with a duplicate: exit %d, want 1", r.code)
+				}
+				if r := run(t, "apply", "--config", h.policy); r.code != 0 {
+					t.Fatalf("apply: exit %d\n%s", r.code, r.stderr)
+				}
+				if n := strings.Count(nstest.Sh(t, b.Save+" -t nat"), "--to-ports 51679"); n != 1 {
+					t.Errorf("after dedupe: %d copies", n)
+				}
+				// Dry-run on drift changes nothing.
+				nstest.Sh(t, b.Iptables+" -t nat -F")
+				before := nstest.Sh(t, b.Save+" -t nat")
+				if r := run(t, "apply", "--config", h.policy, "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "169.254.170.2") {
+					t.Errorf("dry-run: exit %d\n%s", r.code, r.stdout)
+				}
+				if after := nstest.Sh(t, b.Save+" -t nat"); stripCounters(after) != stripCounters(before) {
+					t.Errorf("dry-run changed the ruleset")
+				}
+			})
+		})
+	}
+}
+
+func stripCounters(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
