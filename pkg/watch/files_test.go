@@ -1,0 +1,320 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
+)
+
+// guard bounds every wait so a broken watcher fails instead of hanging. It
+// is not a speed requirement (speed is in the benchmarks).
+const guard = 10 * time.Second
+
+func startFiles(t *testing.T, paths ...string) chan Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	out := make(chan Event, 64)
+	if err := Files(ctx, paths, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitFor returns the first event that satisfies ok, failing on timeout.
+// Events before it are returned too, for assertions about what came first.
+func waitFor(t *testing.T, ch <-chan Event, what string, ok func(Event) bool) []Event {
+	t.Helper()
+	var seen []Event
+	timeout := time.After(guard)
+	for {
+		select {
+		case ev := <-ch:
+			seen = append(seen, ev)
+			if ok(ev) {
+				return seen
+			}
+		case <-timeout:
+			t.Fatalf("no event for %s; got %v", what, seen)
+		}
+	}
+}
+
+func fileEvent(path string) func(Event) bool {
+	return func(ev Event) bool { return ev.Source == SourceFile && ev.Name == path }
+}
+
+// sentinel creates a new marker file (pattern dir/sentinel-*) and waits
+// for its event; every other event received before it is returned.
+// inotify keeps the order of events, so anything a previous action caused
+// has arrived by then: absence is proven without sleeping.
+func sentinel(t *testing.T, ch <-chan Event, dir string) []Event {
+	t.Helper()
+	sentinelN++
+	path := filepath.Join(dir, fmt.Sprintf("sentinel-%d", sentinelN))
+	if err := os.WriteFile(path, []byte("sentinel\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var other []Event
+	for _, ev := range waitFor(t, ch, "sentinel "+path, fileEvent(path)) {
+		if !strings.Contains(ev.Name, "sentinel-") {
+			other = append(other, ev)
+		}
+	}
+	return other
+}
+
+var sentinelN int
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFilesInPlaceWriteRenameOverDeleteRecreate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ecs.config")
+	mark := dir
+	write(t, cfg, "ECS_CLUSTER=a\n")
+	ch := startFiles(t, cfg, filepath.Join(mark, "sentinel-*"))
+
+	t.Run("in-place write", func(t *testing.T) {
+		f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("ECS_ENABLE_TASK_IAM_ROLE=false\n")
+		f.Close()
+		waitFor(t, ch, "append to "+cfg, fileEvent(cfg))
+	})
+	t.Run("editor rename over", func(t *testing.T) {
+		tmp := filepath.Join(dir, ".ecs.config.swp")
+		write(t, tmp, "ECS_CLUSTER=b\n")
+		if err := os.Rename(tmp, cfg); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ch, "rename over "+cfg, fileEvent(cfg))
+	})
+	t.Run("delete", func(t *testing.T) {
+		sentinel(t, ch, mark) // drain
+		if err := os.Remove(cfg); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ch, "delete of "+cfg, fileEvent(cfg))
+	})
+	t.Run("recreate", func(t *testing.T) {
+		write(t, cfg, "ECS_CLUSTER=c\n")
+		waitFor(t, ch, "re-creation of "+cfg, fileEvent(cfg))
+	})
+	t.Run("our own atomic write: one kind of event, never the temp file", func(t *testing.T) {
+		sentinel(t, ch, mark)
+		if err := atomicfile.Replace(cfg, []byte("ECS_CLUSTER=d\n"), atomicfile.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := atomicfile.BackupOnce(cfg, cfg+".ecs-remediator.orig"); err != nil {
+			t.Fatal(err)
+		}
+		seen := sentinel(t, ch, mark)
+		if len(seen) == 0 {
+			t.Fatal("the rename of our temp file over the file sent no event")
+		}
+		for _, ev := range seen {
+			if ev.Name != cfg {
+				t.Errorf("event for %q: temp and backup files must not be reported", ev.Name)
+			}
+		}
+	})
+	t.Run("chmod alone is not a change", func(t *testing.T) {
+		sentinel(t, ch, mark)
+		if err := os.Chmod(cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if seen := sentinel(t, ch, mark); len(seen) != 0 {
+			t.Errorf("chmod sent %v", seen)
+		}
+	})
+}
+
+func TestFilesIgnoresOtherFilesInTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ecs.config")
+	mark := dir
+	ch := startFiles(t, cfg, filepath.Join(mark, "sentinel-*"))
+	write(t, filepath.Join(dir, "ecs.config.bak"), "x")
+	write(t, filepath.Join(dir, "other"), "x")
+	os.Remove(filepath.Join(dir, "other"))
+	os.Mkdir(filepath.Join(dir, "subdir"), 0o755)
+	if seen := sentinel(t, ch, mark); len(seen) != 0 {
+		t.Errorf("unrelated files sent %v", seen)
+	}
+}
+
+func TestFilesDirectoryCreatedLaterRemovedAndRecreated(t *testing.T) {
+	root := t.TempDir()
+	ecsDir := filepath.Join(root, "etc", "ecs")
+	cfg := filepath.Join(ecsDir, "ecs.config")
+	mark := root
+	ch := startFiles(t, cfg, filepath.Join(mark, "sentinel-*")) // neither etc nor etc/ecs exists
+
+	for round := 1; round <= 2; round++ {
+		if err := os.MkdirAll(ecsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The re-arm itself asks for a look (a file may already be there)...
+		waitFor(t, ch, "directory "+ecsDir+" appearing", fileEvent(ecsDir))
+		// ...and the file written next is seen.
+		write(t, cfg, "ECS_CLUSTER=x\n")
+		waitFor(t, ch, "file in the new directory", fileEvent(cfg))
+		write(t, cfg, "ECS_CLUSTER=y\n")
+		waitFor(t, ch, "second write", fileEvent(cfg))
+
+		// Remove the whole tree: the watch falls back to root.
+		if err := os.RemoveAll(filepath.Join(root, "etc")); err != nil {
+			t.Fatal(err)
+		}
+		sentinel(t, ch, mark)
+	}
+}
+
+func TestFilesDirectoryRenamedAway(t *testing.T) {
+	root := t.TempDir()
+	ecsDir := filepath.Join(root, "ecs")
+	cfg := filepath.Join(ecsDir, "ecs.config")
+	os.Mkdir(ecsDir, 0o755)
+	ch := startFiles(t, cfg)
+	if err := os.Rename(ecsDir, ecsDir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	// Writing into the moved directory is not our file any more...
+	write(t, filepath.Join(ecsDir+".old", "ecs.config"), "x")
+	// ...a new directory with the file is.
+	os.Mkdir(ecsDir, 0o755)
+	write(t, cfg, "y")
+	// Depending on how fast the watcher re-arms, the file's own event or
+	// the re-arm event of its directory (a "look again" that covers it)
+	// comes first; after that, writes to the file are seen directly.
+	seen := waitFor(t, ch, "re-created directory", func(ev Event) bool { return ev.Name == cfg || ev.Name == ecsDir })
+	write(t, cfg, "z")
+	seen = append(seen, waitFor(t, ch, "file in the re-created directory", fileEvent(cfg))...)
+	for _, ev := range seen {
+		if strings.Contains(ev.Name, ".old") {
+			t.Errorf("event for the renamed directory: %v", ev)
+		}
+	}
+}
+
+func TestFilesGlob(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ecs.service.d")
+	os.Mkdir(dir, 0o755)
+	mark := dir
+	ch := startFiles(t, filepath.Join(dir, "*.conf"), filepath.Join(dir, "sentinel-*"))
+	a := filepath.Join(dir, "http-proxy.conf")
+	write(t, a, "[Service]\n")
+	waitFor(t, ch, "new drop-in", fileEvent(a))
+	write(t, a+".ecs-remediator.orig", "x")
+	write(t, filepath.Join(dir, "README"), "x")
+	if err := atomicfile.Replace(a, []byte("[Service]\nEnvironment=A=1\n"), atomicfile.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	seen := sentinel(t, ch, mark)
+	for _, ev := range seen {
+		if ev.Name != a {
+			t.Errorf("event for %q: only *.conf files count", ev.Name)
+		}
+	}
+}
+
+func TestFilesStopsWithContext(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ecs.config")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, 64)
+	if err := Files(ctx, []string{cfg}, out); err != nil {
+		t.Fatal(err)
+	}
+	write(t, cfg, "a")
+	waitFor(t, out, "write before cancel", fileEvent(cfg))
+	cancel()
+	// After cancel the watcher closes; a later watcher on the same file
+	// still works (no leaked state), and the old one sends nothing more.
+	ch2 := startFiles(t, cfg)
+	write(t, cfg, "b")
+	waitFor(t, ch2, "write seen by the new watcher", fileEvent(cfg))
+	select {
+	case ev := <-out:
+		// One event may have been in flight before the cancel was seen.
+		if ev.Name != cfg {
+			t.Errorf("unexpected %v", ev)
+		}
+	default:
+	}
+}
+
+func TestFilesBadGlob(t *testing.T) {
+	err := Files(context.Background(), []string{"/etc/[x"}, make(chan Event, 1))
+	if err == nil || !strings.Contains(err.Error(), "/etc/[x") {
+		t.Errorf("err = %v, want one naming the path", err)
+	}
+}
+
+func TestSendNeverBlocks(t *testing.T) {
+	out := make(chan Event, 1)
+	send(out, Event{Source: SourceFile, Name: "a"})
+	send(out, Event{Source: SourceFile, Name: "b"}) // full: dropped, not blocked
+	if ev := <-out; ev.Name != "a" {
+		t.Errorf("got %v", ev)
+	}
+}
+
+func TestPoll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan Event, 1)
+	Poll(ctx, time.Millisecond, out)
+	for i := 0; i < 3; i++ {
+		waitFor(t, out, "tick", func(ev Event) bool { return ev.Source == SourcePoll })
+	}
+	Poll(ctx, 0, out) // no-op, must not panic
+}
+
+// BenchmarkFilesRenameToEvent measures the time from an atomic replace of
+// the watched file (write temp, fsync, rename) to its event.
+func BenchmarkFilesRenameToEvent(b *testing.B) {
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "ecs.config")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := make(chan Event, 64)
+	if err := Files(ctx, []string{cfg}, ch); err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		tmp := filepath.Join(dir, ".tmp")
+		if err := os.WriteFile(tmp, []byte("ECS_CLUSTER=x\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for len(ch) > 0 {
+			<-ch
+		}
+		start := time.Now()
+		if err := os.Rename(tmp, cfg); err != nil {
+			b.Fatal(err)
+		}
+		for ev := range ch {
+			if ev.Name == cfg {
+				break
+			}
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-to-event")
+}

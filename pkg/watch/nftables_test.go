@@ -1,0 +1,205 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+)
+
+const credRule = "OUTPUT -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 51679"
+
+// privateNS fails unless the calling thread is in a network namespace of
+// its own: a command run from anywhere else would change this machine.
+// (t.Run inside nstest.Run's fn would do exactly that: subtests run on
+// other goroutines, outside the namespace.)
+func privateNS(t testing.TB) {
+	t.Helper()
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil || hostNS == "" || self == hostNS {
+		t.Fatalf("refusing to change iptables outside a private network namespace (this thread %s, the test process at start %s)", self, hostNS)
+	}
+}
+
+// hostNS is the network namespace the test binary started in (read before
+// any test unshares a thread).
+var hostNS, _ = os.Readlink("/proc/thread-self/ns/net")
+
+// sh runs a shell command in the private namespace.
+func sh(t testing.TB, script string) {
+	t.Helper()
+	privateNS(t)
+	nstest.Sh(t, script)
+}
+
+func nftEvent(kind string) func(Event) bool {
+	return func(ev Event) bool {
+		return ev.Source == SourceNftables && strings.Contains(ev.Name, kind)
+	}
+}
+
+// nftSentinel makes a change only this test makes (a new chain) and
+// returns every event before its own: the kernel delivers notifications in
+// order, so an earlier action's events have arrived by then.
+func nftSentinel(t *testing.T, ch <-chan Event, chain string) []Event {
+	t.Helper()
+	sh(t, "iptables-nft -t filter -N "+chain)
+	seen := waitFor(t, ch, "sentinel chain "+chain, nftEvent("newchain"))
+	return seen[:len(seen)-1]
+}
+
+// TestNftablesEvents runs its steps in sequence on the namespace's thread
+// (no t.Run: subtests would run outside the namespace).
+func TestNftablesEvents(t *testing.T) {
+	nstest.Require(t, "iptables-nft", "iptables-nft-save", "iptables-nft-restore")
+	nstest.Run(t, func() {
+		// Tables exist (and nf_tables is loaded) before we subscribe.
+		sh(t, "iptables-nft -t nat -A "+credRule)
+		sh(t, "iptables-nft -t filter -A INPUT -i lo -j ACCEPT")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := make(chan Event, 64)
+		if err := Nftables(ctx, ch); err != nil {
+			t.Error(err)
+			return
+		}
+
+		// Reading the ruleset sends nothing (no feedback from checks).
+		sh(t, "iptables-nft-save >/dev/null; iptables-nft -t nat -S >/dev/null; iptables-nft -t nat -L -n >/dev/null; iptables-nft -t nat -C "+credRule)
+		if seen := nftSentinel(t, ch, "SENTINEL1"); len(seen) != 0 {
+			t.Errorf("reads sent %v: the daemon's own checks would feed back", seen)
+		}
+
+		// A rule deleted with -D.
+		sh(t, "iptables-nft -t nat -D "+credRule)
+		waitFor(t, ch, "iptables-nft -D", nftEvent("delrule"))
+
+		// A chain flushed with -F.
+		sh(t, "iptables-nft -t nat -A "+credRule)
+		waitFor(t, ch, "re-add", nftEvent("newrule"))
+		sh(t, "iptables-nft -t nat -F OUTPUT")
+		waitFor(t, ch, "iptables-nft -F", nftEvent("delrule"))
+
+		// Another tool restoring an old ruleset.
+		sh(t, "iptables-nft -t nat -A "+credRule)
+		waitFor(t, ch, "re-add", nftEvent("newrule"))
+		sh(t, "printf '*nat\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n' | iptables-nft-restore")
+		waitFor(t, ch, "iptables-nft-restore", nftEvent("newgen"))
+		if out := nstest.Sh(t, "iptables-nft -t nat -S OUTPUT"); strings.Contains(out, "169.254.170.2") {
+			t.Errorf("restore did not remove the rule: %s", out)
+		}
+
+		// Changes in another network namespace are not ours.
+		nstest.Run(t, func() {
+			sh(t, "iptables-nft -t nat -A "+credRule+" && iptables-nft -t nat -D "+credRule)
+		})
+		if seen := nftSentinel(t, ch, "SENTINEL2"); len(seen) != 0 {
+			t.Errorf("a change in another network namespace sent %v", seen)
+		}
+
+		// Cancel stops the watcher: later changes send nothing.
+		cancel()
+		time.Sleep(50 * time.Millisecond) // let the close land
+		for len(ch) > 0 {
+			<-ch
+		}
+		sh(t, "iptables-nft -t filter -N AFTERCANCEL")
+		select {
+		case ev := <-ch:
+			t.Errorf("event after cancel: %v", ev)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+}
+
+func TestNftMessageNames(t *testing.T) {
+	msg := func(typ uint16, payload int) []byte {
+		l := 16 + payload
+		b := make([]byte, (l+3)&^3)
+		b[0], b[1] = byte(l), byte(l>>8)
+		b[4], b[5] = byte(typ), byte(typ>>8)
+		return b
+	}
+	const nft = 10 << 8 // NFNL_SUBSYS_NFTABLES
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"one rule deleted", msg(nft|8, 5), "delrule"},
+		{"batch", append(append(msg(nft|8, 3), msg(nft|8, 0)...), msg(nft|15, 4)...), "delrule,newgen"},
+		{"other subsystem", msg(1<<8|2, 0), ""},
+		{"unknown type", msg(nft|99, 0), "msg99"},
+		{"truncated", msg(nft|8, 10)[:12], ""},
+		{"bad length", []byte{200, 0, 0, 0, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ""},
+		{"empty", nil, ""},
+	} {
+		if got := nftMessageNames(tc.in); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkNftablesDeleteToEvent measures how long after `iptables-nft -D`
+// starts the event arrives (ms-to-event), next to how long the command
+// itself takes to exit (ms-to-exit): the event comes from the kernel's
+// commit, inside the command's run.
+func BenchmarkNftablesDeleteToEvent(b *testing.B) {
+	nstest.Require(b, "iptables-nft")
+	nstest.Run(b, func() {
+		sh(b, "iptables-nft -t nat -A "+credRule)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := make(chan Event, 64)
+		if err := Nftables(ctx, ch); err != nil {
+			b.Error(err)
+			return
+		}
+		sh(b, "iptables-nft -t nat -D "+credRule)
+		var toEvent, toExit time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			sh(b, "iptables-nft -t nat -A "+credRule)
+			drainUntil(ch, "newrule")
+			for len(ch) > 0 {
+				<-ch
+			}
+			b.StartTimer()
+			start := time.Now()
+			privateNS(b)
+			cmd := exec.Command("iptables-nft", append([]string{"-t", "nat", "-D"}, strings.Fields(credRule)...)...)
+			if err := cmd.Start(); err != nil {
+				b.Error(err)
+				return
+			}
+			drainUntil(ch, "delrule")
+			toEvent += time.Since(start)
+			if err := cmd.Wait(); err != nil {
+				b.Error(err)
+				return
+			}
+			toExit += time.Since(start)
+		}
+		b.ReportMetric(float64(toEvent.Microseconds())/1000/float64(b.N), "ms-to-event")
+		b.ReportMetric(float64(toExit.Microseconds())/1000/float64(b.N), "ms-to-exit")
+	})
+}
+
+func drainUntil(ch <-chan Event, kind string) {
+	timeout := time.After(guard)
+	for {
+		select {
+		case ev := <-ch:
+			if strings.Contains(ev.Name, kind) {
+				return
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
