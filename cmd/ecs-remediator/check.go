@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/metrics"
 )
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -20,6 +21,7 @@ Exit status: 0 compliant, 1 drift found, 2 error (bad flag, bad policy file,
 unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.status != \"ok\")'", stdout, stderr)
 	load := fs.configFlag()
 	asJSON := fs.Bool("json", false, `print one JSON object {"compliant": bool, "findings": [...]}`)
+	asProm := fs.Bool("prometheus", false, "print the compliance gauges in Prometheus text format (for cron, SSM or node_exporter's textfile collector)")
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
 	}
@@ -36,7 +38,16 @@ unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.sta
 		return exitError
 	}
 	res := rec.Check(ctx)
-	if *asJSON {
+	if *asJSON && *asProm {
+		fmt.Fprintln(stderr, "ecs-remediator check: --json and --prometheus exclude each other; pick one")
+		return exitError
+	}
+	if *asProm {
+		if err := metrics.WriteText(stdout, res.Findings); err != nil {
+			fmt.Fprintf(stderr, "ecs-remediator check: %v\n", err)
+			return exitError
+		}
+	} else if *asJSON {
 		if err := writeJSON(stdout, report{Compliant: res.Compliant(), Findings: nonNil(res.Findings)}); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator check: %v\n", err)
 			return exitError

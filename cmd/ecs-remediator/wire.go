@@ -18,10 +18,31 @@ import (
 // rules before route_localnet, so the localhost guard is in place before
 // the sysctl opens 127.0.0.0/8 to routed traffic.
 func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, error) {
+	w, err := wire(p, log)
+	if err != nil {
+		return nil, err
+	}
+	return w.rec, nil
+}
+
+// wired is what a policy turns into: the reconciler, and what the daemon
+// needs to know to watch it.
+type wired struct {
+	rec     *reconcile.Reconciler
+	nf      *netfilter.Enforcer // nil when network.mode is ignore
+	watched []string            // files (globs) whose change means "look again"
+}
+
+func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
+	w := &wired{}
 	var es []reconcile.Enforcer
 	base := p.ECSConfigBase
 	if base == "off" {
 		base = ""
+	}
+	w.watched = append(w.watched, p.ECSConfig)
+	if base != "" {
+		w.watched = append(w.watched, base)
 	}
 	es = append(es, ecsconfig.New(ecsconfig.Config{
 		Path:                   p.ECSConfig,
@@ -55,6 +76,9 @@ func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, 
 				nc.PersistErr = err
 			} else {
 				nc.Persist = &t
+				if t.Path != "" {
+					w.watched = append(w.watched, t.Path)
+				}
 			}
 		}
 		nf, err := netfilter.New(nc)
@@ -62,11 +86,14 @@ func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, 
 			return nil, fmt.Errorf("network.iptables %q: %w", p.Network.Iptables, err)
 		}
 		es = append(es, nf)
+		w.nf = nf
 	}
 	if p.Network.Mode == policy.Enforce && p.Network.RouteLocalnet == policy.Enforce {
 		persist := p.Persist.Sysctl
 		if persist == "off" {
 			persist = ""
+		} else {
+			w.watched = append(w.watched, persist)
 		}
 		es = append(es, sysctl.New(sysctl.Config{
 			ProcSys:     p.Network.ProcSys,
@@ -74,5 +101,6 @@ func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, 
 			Enforce:     true,
 		}))
 	}
-	return &reconcile.Reconciler{Enforcers: es, Log: log}, nil
+	w.rec = &reconcile.Reconciler{Enforcers: es, Log: log}
+	return w, nil
 }

@@ -19,8 +19,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/watch"
 )
 
 // Restarter restarts the ECS agent. The daemon's goroutine drives it: it
@@ -41,7 +43,7 @@ type Setup struct {
 	Reconciler *reconcile.Reconciler
 	// Watch starts the watchers; they send on events until ctx ends and
 	// must never block (events only mean "look again").
-	Watch func(ctx context.Context, events chan<- string) error
+	Watch func(ctx context.Context, events chan<- watch.Event) error
 	// Restarter is nil when agent.restart is never.
 	Restarter Restarter
 	// Diagnose runs the periodic local diagnosis (may be nil); Interval is
@@ -68,6 +70,8 @@ type Options struct {
 	Hangup <-chan os.Signal
 	// Reconciled, when set, is called after every reconcile (metrics, tests).
 	Reconciled func(res reconcile.Result, took time.Duration)
+	// Fight, when set, is called once when a fight over item starts.
+	Fight func(item string)
 }
 
 // MaxWaitFactor bounds debouncing: a continuous stream of events still gets
@@ -78,7 +82,7 @@ type loop struct {
 	o      Options
 	p      *policy.Policy
 	s      *Setup
-	events chan string
+	events chan watch.Event
 	stopW  context.CancelFunc
 
 	fights     *fights
@@ -99,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Notify == nil {
 		o.Notify = func(string) {}
 	}
-	l := &loop{o: o, p: o.Policy, events: make(chan string, 64), fights: newFights(), errs: map[string]string{}}
+	l := &loop{o: o, p: o.Policy, events: make(chan watch.Event, 64), fights: newFights(), errs: map[string]string{}}
 	s, err := o.Build(o.Policy)
 	if err != nil {
 		return err
@@ -140,8 +144,8 @@ func Run(ctx context.Context, o Options) error {
 				l.s.Close()
 			}
 			return nil
-		case src := <-l.events:
-			l.onEvent(src)
+		case ev := <-l.events:
+			l.onEvent(ev)
 		case <-l.timer.C:
 			l.pending = false
 			l.reconcile(ctx, "event")
@@ -210,7 +214,10 @@ func (l *loop) stopWatchers() {
 // onEvent schedules one reconcile for a burst of events: debounce after the
 // latest event, but no later than MaxWaitFactor x debounce after the first,
 // and never sooner than the fight back-off allows.
-func (l *loop) onEvent(src string) {
+func (l *loop) onEvent(ev watch.Event) {
+	if ce := l.o.Log.Check(zap.DebugLevel, "event"); ce != nil {
+		ce.Write(zap.String("source", ev.Source), zap.String("name", ev.Name))
+	}
 	now := time.Now()
 	if !l.pending {
 		l.pending = true
@@ -245,8 +252,12 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	for _, c := range res.Changes {
 		l.repairs++
 		if started, flips := l.fights.record(c.Item, now); started {
+			if l.o.Fight != nil {
+				l.o.Fight(c.Item)
+			}
 			l.o.Log.Error(fmt.Sprintf("%s: another tool keeps undoing this repair (%d times within %s); holding the repaired state and backing off — find the tool that writes %s and fix its configuration",
 				c.Item, flips, l.fights.window, c.Target),
+				logging.MessageID(logging.FightDetected),
 				zap.String("item", c.Item), zap.String("action", "fight-detected"), zap.Int("flips", flips),
 				zap.String("target", c.Target), zap.String("old", c.Old), zap.String("new", c.New))
 		}
@@ -261,6 +272,7 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 			l.armRestart()
 		} else {
 			l.o.Log.Warn("the ECS agent reads this only at start and agent.restart is never: restart it yourself (systemctl restart ecs)",
+				logging.MessageID(logging.AgentRestartDeferred),
 				zap.String("item", strings.Join(restartReasons, ",")), zap.String("action", "restart-needed"))
 		}
 	}
@@ -287,6 +299,7 @@ func (l *loop) logImpossible(fs []finding.Finding) {
 		}
 		l.errs[f.Item] = f.Detail
 		l.o.Log.Error(f.Item+": cannot be repaired: "+f.Detail,
+			logging.MessageID(logging.RepairImpossible),
 			zap.String("item", f.Item), zap.String("action", "repair-impossible"), zap.String("fix", f.Fix))
 	}
 	var cleared []string
@@ -319,12 +332,12 @@ func (l *loop) armRestart() {
 func (l *loop) reload(ctx context.Context) bool {
 	p, err := l.o.Reload()
 	if err != nil {
-		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), zap.String("action", "policy-rejected"))
+		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), logging.MessageID(logging.PolicyRejected), zap.String("action", "policy-rejected"))
 		return false
 	}
 	s, err := l.o.Build(p)
 	if err != nil {
-		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), zap.String("action", "policy-rejected"))
+		l.o.Log.Error("policy reload rejected, keeping the policy in force: "+err.Error(), logging.MessageID(logging.PolicyRejected), zap.String("action", "policy-rejected"))
 		return false
 	}
 	l.stopWatchers()
@@ -332,7 +345,7 @@ func (l *loop) reload(ctx context.Context) bool {
 		l.s.Close()
 	}
 	l.p, l.s = p, s
-	l.o.Log.Info("policy reloaded", zap.String("action", "policy-reloaded"), zap.String("file", p.Path()))
+	l.o.Log.Info("policy reloaded", logging.MessageID(logging.PolicyReloaded), zap.String("action", "policy-reloaded"), zap.String("file", p.Path()))
 	l.reconcile(ctx, "reload")
 	l.startWatchers(ctx)
 	return true

@@ -213,3 +213,8 @@ func change(st *ruleState, t tools) finding.Change {
 	}
 	return c
 }
+
+// HasEvents reports whether the configured iptables is the nf_tables
+// backend, whose changes the kernel announces over netlink; the legacy
+// backend sends no events and must be polled.
+func (e *Enforcer) HasEvents() bool { return e.v4.backend == backendNFT }

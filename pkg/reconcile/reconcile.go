@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
 )
 
 // Enforcer observes and repairs one area of the host (ecs.config, iptables,
@@ -71,6 +72,7 @@ func (r *Reconciler) logChange(c finding.Change) {
 		return
 	}
 	r.Log.Info(c.Item+": "+c.Action+" ("+c.Reason+")",
+		logging.MessageID(logging.DriftRepaired),
 		zap.String("item", c.Item),
 		zap.String("action", c.Action),
 		zap.String("target", c.Target),
