@@ -1,0 +1,228 @@
+// Package dropin owns NO_PROXY in the ECS agent unit's drop-ins
+// (/etc/systemd/system/ecs.service.d/*.conf). When those drop-ins give the
+// unit an HTTP(S) proxy, requests to the credentials endpoint
+// (169.254.170.2), IMDS (169.254.169.254) and the Docker socket must
+// bypass it, or tasks get "Access Denied" and the agent cannot reach
+// Docker.
+//
+// It reads the drop-ins as systemd does (lexical order, later assignments
+// win, an empty Environment= resets, quoting and escapes of
+// systemd.exec(5)) and repairs by editing only the one assignment that
+// decides the effective NO_PROXY, keeping every other byte; or, when no
+// drop-in sets NO_PROXY, by adding one line right after the assignment
+// that sets the proxy. It writes nothing but those drop-in files and their
+// one-time backups (<file>.ecs-remediator.orig, which systemd ignores);
+// the daemon-reload and agent restart a change needs are asked for in the
+// Change, not done here.
+package dropin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+)
+
+// Item is the finding id (a stable contract of check --json).
+const Item = "agent.proxy_dropin"
+
+// BackupSuffix is appended to a drop-in's path for its one-time backup.
+const BackupSuffix = ".ecs-remediator.orig"
+
+// Config says where the drop-ins are.
+type Config struct {
+	// Dir is the unit's drop-in directory
+	// (/etc/systemd/system/ecs.service.d).
+	Dir string
+	// Enabled turns the enforcer on; off, it reports nothing.
+	Enabled bool
+}
+
+// Enforcer implements reconcile.Enforcer for the drop-ins' NO_PROXY.
+type Enforcer struct{ c Config }
+
+// New returns the enforcer for c.
+func New(c Config) *Enforcer { return &Enforcer{c: c} }
+
+// Check reads the drop-ins and reports one finding.
+func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
+	if !e.c.Enabled {
+		return nil
+	}
+	return []finding.Finding{e.observe().f}
+}
+
+// Apply repairs NO_PROXY. With dryRun it writes a unified diff of every
+// file it would change to plan and changes nothing.
+func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change) {
+	if !e.c.Enabled {
+		return nil, nil
+	}
+	o := e.observe()
+	if len(o.fixes) == 0 {
+		return []finding.Finding{o.f}, nil
+	}
+	var changes []finding.Change
+	var failed []string
+	for _, fe := range o.edits() {
+		if dryRun {
+			fmt.Fprint(plan, unifiedDiff(fe.file.path, fe.file.data, fe.data))
+			changes = append(changes, fe.changes...)
+			continue
+		}
+		if err := write(fe.file.path, fe.data); err != nil {
+			failed = append(failed, err.Error())
+			continue
+		}
+		changes = append(changes, fe.changes...)
+	}
+	if dryRun {
+		return []finding.Finding{o.f}, changes
+	}
+	f := e.observe().f
+	if len(failed) > 0 {
+		f = finding.Finding{Item: Item, Status: finding.Error,
+			Detail: strings.Join(failed, "; "),
+			Fix:    "make the drop-in a writable regular file (or edit it yourself as the detail says), then run ecs-remediator apply"}
+	}
+	return []finding.Finding{f}, changes
+}
+
+// write backs the drop-in up once and replaces it atomically; a symlinked
+// drop-in has its target rewritten.
+func write(path string, data []byte) error {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", path, err)
+	}
+	if _, err := atomicfile.BackupOnce(target, path+BackupSuffix); err != nil {
+		return fmt.Errorf("back up %s: %w", path, err)
+	}
+	if err := atomicfile.Replace(target, data, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("rewrite %s: %w", path, err)
+	}
+	return nil
+}
+
+func unifiedDiff(path string, old, new []byte) string {
+	p := strings.TrimPrefix(path, "/")
+	return udiff.Unified("a/"+p, "b/"+p, string(old), string(new))
+}
+
+// observation is one read of the drop-ins and its judgement.
+type observation struct {
+	f     finding.Finding
+	fixes []fix
+	proxy *setting // the last proxy assignment read
+}
+
+// fix is one no-proxy variable to repair.
+type fix struct {
+	key  string
+	old  *setting // the decisive assignment; nil when none sets key
+	at   *setting // nil old: insert a new line after this proxy assignment
+	from string   // old value, unresolved ("" when absent)
+	to   string   // new value, unresolved
+	why  string
+}
+
+func (e *Enforcer) observe() observation {
+	if _, err := os.Stat(e.c.Dir); errors.Is(err, fs.ErrNotExist) {
+		return ok("no drop-in directory " + e.c.Dir + ": the ECS agent's unit gets no proxy from drop-ins")
+	}
+	files, err := readDir(e.c.Dir)
+	if err != nil {
+		return observation{f: finding.Finding{Item: Item, Status: finding.Error, Detail: err.Error(),
+			Fix: "fix the drop-in so that systemd can read it (systemd-analyze verify ecs.service shows its complaints), then run ecs-remediator apply"}}
+	}
+	eff := evaluate(files)
+	proxies := eff.proxies()
+	if len(proxies) == 0 {
+		return ok("no drop-in in " + e.c.Dir + " sets a proxy")
+	}
+	var setBy []string
+	for _, p := range proxies {
+		setBy = append(setBy, fmt.Sprintf("%s (%s)", p.a.key, p.where()))
+	}
+	proxyDesc := strings.Join(setBy, ", ") + " sets a proxy"
+	if len(setBy) > 1 {
+		proxyDesc = strings.Join(setBy, ", ") + " set a proxy"
+	}
+	last := proxies[len(proxies)-1]
+
+	var fixes []fix
+	var good []string
+	for _, k := range noProxyKeys {
+		s := eff.env[k]
+		if s == nil {
+			continue
+		}
+		merged, missing := noproxy.Merge(s.a.value)
+		switch {
+		case len(missing) > 0:
+			fixes = append(fixes, fix{key: k, old: s, from: s.a.value, to: merged,
+				why: fmt.Sprintf("%s (%s) lacks %s", k, s.where(), strings.Join(missing, ", "))})
+		case !s.a.portable:
+			fixes = append(fixes, fix{key: k, old: s, from: s.a.value, to: merged,
+				why: fmt.Sprintf("%s (%s) has quotes inside the word, which systemd before v233 (Amazon Linux 2) keeps as part of the value", k, s.where())})
+		default:
+			good = append(good, fmt.Sprintf("%s (%s)", k, s.where()))
+		}
+	}
+	if len(fixes) == 0 && len(good) == 0 {
+		merged, _ := noproxy.Merge("")
+		fixes = append(fixes, fix{key: "NO_PROXY", at: last, to: merged, why: "no drop-in sets NO_PROXY"})
+	}
+	if len(fixes) == 0 {
+		verb := "exempts"
+		if len(good) > 1 {
+			verb = "exempt"
+		}
+		return ok(fmt.Sprintf("%s; %s %s %s from it", proxyDesc, strings.Join(good, " and "), verb, strings.Join(noproxy.Required, ", ")))
+	}
+	var whys []string
+	for _, fx := range fixes {
+		whys = append(whys, fx.why)
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, fx := range fixes {
+		if p := fx.file().path; !seen[p] {
+			seen[p] = true
+			names = append(names, p)
+		}
+	}
+	sort.Strings(names)
+	detail := fmt.Sprintf("%s but %s: requests to the credentials endpoint, IMDS and the Docker socket would go to the proxy", proxyDesc, strings.Join(whys, "; "))
+	if len(eff.syntax) > 0 {
+		detail += " (also: " + strings.Join(eff.syntax, "; ") + ")"
+	}
+	return observation{
+		f: finding.Finding{Item: Item, Status: finding.Drift, Detail: detail,
+			Fix: "ecs-remediator apply (edits " + strings.Join(names, ", ") + "; then systemctl daemon-reload and systemctl try-restart ecs)"},
+		fixes: fixes,
+		proxy: last,
+	}
+}
+
+func ok(detail string) observation {
+	return observation{f: finding.Finding{Item: Item, Status: finding.OK, Detail: detail}}
+}
+
+func (fx fix) file() *dropinFile {
+	if fx.old != nil {
+		return fx.old.file
+	}
+	return fx.at.file
+}
