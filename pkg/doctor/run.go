@@ -1,0 +1,41 @@
+package doctor
+
+import (
+	"context"
+	"sync"
+)
+
+// Run runs every check and returns the results in a stable order:
+// agent.unit, agent.introspection, credentials.endpoint, the imds.* items,
+// tasks.credentials_env. The agent, credentials and IMDS groups run
+// concurrently, each within its own c.Timeout deadline, so Run returns
+// within about c.Timeout (plus the /proc scan) whatever answers or not.
+func Run(ctx context.Context, c Config) []Result {
+	c = c.withDefaults()
+	var agent, creds, md, tasks []Result
+	var wg sync.WaitGroup
+	group := func(dst *[]Result, network bool, fn func(context.Context, Config) []Result) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gctx := ctx
+			if network {
+				var cancel context.CancelFunc
+				gctx, cancel = context.WithTimeout(ctx, c.Timeout)
+				defer cancel()
+			}
+			*dst = fn(gctx, c)
+		}()
+	}
+	group(&agent, true, checkAgent)
+	group(&creds, true, func(ctx context.Context, c Config) []Result { return []Result{checkCredentialsEndpoint(ctx, c)} })
+	group(&md, true, checkIMDS)
+	group(&tasks, false, func(_ context.Context, c Config) []Result { return []Result{checkTasksCredentialsEnv(c.ProcRoot)} })
+	wg.Wait()
+
+	out := make([]Result, 0, len(agent)+len(creds)+len(md)+len(tasks))
+	for _, g := range [][]Result{agent, creds, md, tasks} {
+		out = append(out, g...)
+	}
+	return out
+}
