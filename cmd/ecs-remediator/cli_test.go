@@ -70,6 +70,7 @@ ecs_config_base: %s
 network:
   mode: ignore
 agent:
+  unit: ecs-remediator-test-absent.service
   proxy_dropin_dir: %s
 %s`, h.ecsConfig, filepath.Join(dir, "var/lib/ecs/ecs.config"), filepath.Join(dir, "ecs.service.d"), extraPolicy)
 	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {

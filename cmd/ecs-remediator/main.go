@@ -32,6 +32,8 @@ func commands() []command {
 	return []command{
 		{"check", "report every drift from the policy, read-only", runCheck},
 		{"apply", "repair every drift once (user data, AMI bakes)", runApply},
+		{"doctor", "diagnose what cannot be repaired here (agent, IMDS, instance profile, tasks), with the fix", runDoctor},
+		{"lint-trust-policy", "check an IAM role trust policy for a task, instance or cross-account role", runLintTrustPolicy},
 		{"run", "the daemon: watch, repair within moments, restart the ECS agent when its config changed", runDaemon},
 		{"version", "print the version", runVersion},
 	}

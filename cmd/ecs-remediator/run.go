@@ -7,13 +7,18 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/agent"
 	"github.com/ecs-remediator/ecs-remediator/pkg/daemon"
+	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
 	"github.com/ecs-remediator/ecs-remediator/pkg/metrics"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
@@ -68,7 +73,7 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 		Log:      log,
 		Policy:   p,
 		Reload:   load,
-		Build:    func(p *policy.Policy) (*daemon.Setup, error) { return buildSetup(p, log) },
+		Build:    func(p *policy.Policy) (*daemon.Setup, error) { return buildSetup(p, log, mx) },
 		Notify:   func(s string) { sddaemon.SdNotify(false, s) },
 		Watchdog: wd / 2,
 		Hangup:   hup,
@@ -89,13 +94,25 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 }
 
 // buildSetup turns a policy into what the daemon runs: the reconciler, the
-// watchers (files; nf_tables events, or polling on the legacy backend).
-func buildSetup(p *policy.Policy, log *zap.Logger) (*daemon.Setup, error) {
+// watchers (files; nf_tables events, or polling on the legacy backend), the
+// agent restarter and the periodic diagnosis.
+func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon.Setup, error) {
 	w, err := wire(p, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &daemon.Setup{Reconciler: w.rec}
+	units := agent.NewDBus(agent.DBusOptions{})
+	s := &daemon.Setup{Reconciler: w.rec, Close: units.Close}
+	if p.Agent.Restart == policy.RestartOnChange {
+		s.Restarter = &meteredRestarter{mx: mx, r: agent.NewRestarter(units, agent.Config{
+			Unit:               p.Agent.Unit,
+			Mode:               agent.OnChange,
+			MinRestartInterval: p.Agent.MinRestartInterval,
+			Settle:             restartSettle,
+			Log:                log,
+		})}
+	}
+	s.Diagnose, s.DiagnoseInterval = diagnoser(p, units, log, mx)
 	s.Watch = func(ctx context.Context, out chan<- watch.Event) error {
 		var errs []error
 		if err := watch.Files(ctx, w.watched, out); err != nil {
@@ -116,4 +133,93 @@ func buildSetup(p *policy.Policy, log *zap.Logger) (*daemon.Setup, error) {
 		return errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// restartSettle is how long a restart waits after the repair that asked
+// for it, so that ecs.config and a drop-in repaired together give one.
+const restartSettle = time.Second
+
+// meteredRestarter feeds the restarter's counters to the metrics.
+type meteredRestarter struct {
+	r    *agent.Restarter
+	mx   *metrics.Metrics
+	seen agent.Stats
+}
+
+func (m *meteredRestarter) Request(now time.Time, reason string, reload bool) {
+	m.r.Request(now, reason, reload)
+	m.sync()
+}
+
+func (m *meteredRestarter) Due() (time.Time, bool) { return m.r.Due() }
+
+func (m *meteredRestarter) Tick(ctx context.Context, now time.Time) {
+	m.r.Tick(ctx, now)
+	m.sync()
+}
+
+func (m *meteredRestarter) sync() {
+	st := m.r.Stats()
+	for i := m.seen.Restarts; i < st.Restarts; i++ {
+		m.mx.AgentRestarted()
+	}
+	for i := m.seen.Coalesced + m.seen.Deferred; i < st.Coalesced+st.Deferred; i++ {
+		m.mx.RestartSuppressed()
+	}
+	m.seen = st
+}
+
+// localDiagnosis is how often the daemon runs doctor's local checks (the
+// agent, the credentials path, task processes); the IMDS checks run every
+// doctor.interval.
+const localDiagnosis = time.Minute
+
+// diagnoser returns the daemon's periodic diagnosis. It runs off the loop
+// goroutine (a slow IMDS must not delay a repair), one run at a time, and
+// logs each new failure once and its recovery once.
+func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics.Metrics) (func(context.Context), time.Duration) {
+	every := min(localDiagnosis, p.Doctor.Interval)
+	c := doctorConfig(p, units)
+	var (
+		running  atomic.Bool
+		tracker  doctor.Tracker
+		lastIMDS time.Time
+	)
+	run := func(ctx context.Context) {
+		defer running.Store(false)
+		c := c
+		now := time.Now()
+		imds := now.Sub(lastIMDS) >= p.Doctor.Interval
+		c.SkipIMDS = !imds
+		if imds {
+			lastIMDS = now
+		}
+		var rs []doctor.Result
+		for _, r := range doctor.Run(ctx, c) {
+			if !imds && strings.HasPrefix(r.Item, "imds.") {
+				continue // not run this time: keep its last state
+			}
+			rs = append(rs, r)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failed, recovered := tracker.Observe(rs)
+		for _, r := range failed {
+			log.Error(fmt.Sprintf("%s: %s; fix: %s", r.Item, oneLine(r.Detail), oneLine(r.Fix)),
+				logging.MessageID(logging.DoctorFailure), zap.String("item", r.Item),
+				zap.String("action", "diagnosis-failed"), zap.String("detail", r.Detail), zap.String("fix", r.Fix))
+		}
+		for _, r := range recovered {
+			log.Info(fmt.Sprintf("%s: passes again: %s", r.Item, oneLine(r.Detail)),
+				logging.MessageID(logging.DoctorRecovered), zap.String("item", r.Item),
+				zap.String("action", "diagnosis-recovered"), zap.String("detail", r.Detail))
+		}
+		mx.Doctor(tracker.Failing())
+	}
+	return func(ctx context.Context) {
+		if running.CompareAndSwap(false, true) {
+			go run(ctx)
+		}
+	}, every
 }

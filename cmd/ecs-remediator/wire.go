@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
@@ -14,7 +15,8 @@ import (
 )
 
 // buildReconciler turns the policy into the ordered list of enforcers:
-// ecs.config first (what the agent reads at start), then the kernel —
+// ecs.config and the agent unit's proxy drop-ins first (what the agent
+// reads at start), then the kernel —
 // rules before route_localnet, so the localhost guard is in place before
 // the sysctl opens 127.0.0.0/8 to routed traffic.
 func buildReconciler(p *policy.Policy, log *zap.Logger) (*reconcile.Reconciler, error) {
@@ -53,6 +55,10 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		NoProxy:                p.NoProxy == policy.Auto,
 		Extra:                  p.ExtraSettings,
 	}))
+	if p.Agent.ProxyDropin == policy.Auto && p.Agent.ProxyDropinDir != "" && p.Agent.ProxyDropinDir != "off" {
+		w.watched = append(w.watched, filepath.Join(p.Agent.ProxyDropinDir, "*.conf"))
+		es = append(es, dropin.New(dropin.Config{Dir: p.Agent.ProxyDropinDir, Enabled: true}))
+	}
 	if p.Network.Mode == policy.Enforce {
 		nc := netfilter.Config{
 			Iptables:           p.Network.Iptables,
