@@ -103,7 +103,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Notify == nil {
 		o.Notify = func(string) {}
 	}
-	l := &loop{o: o, p: o.Policy, events: make(chan watch.Event, 64), fights: newFights(), errs: map[string]string{}}
+	l := &loop{o: o, p: o.Policy, events: make(chan watch.Event, 64), fights: newFights(), errs: map[string]string{},
+		timer: stoppedTimer(), restartT: stoppedTimer()} // the first reconcile may already arm them
 	s, err := o.Build(o.Policy)
 	if err != nil {
 		return err
@@ -116,8 +117,6 @@ func Run(ctx context.Context, o Options) error {
 		zap.String("ecs_config", l.p.ECSConfig), zap.Duration("resync_interval", l.p.ResyncInterval),
 		zap.Bool("compliant", l.compliant))
 
-	l.timer = stoppedTimer()
-	l.restartT = stoppedTimer()
 	resync := time.NewTicker(l.p.ResyncInterval)
 	defer resync.Stop()
 	var wd <-chan time.Time
