@@ -11,7 +11,10 @@
 // behind the narrow Units interface declared here.
 package agent
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Units is what the Restarter needs from systemd. DBus implements it.
 type Units interface {
@@ -24,6 +27,10 @@ type Units interface {
 	// ActiveState is the unit's ActiveState: active, reloading, inactive,
 	// failed, activating, deactivating or maintenance.
 	ActiveState(ctx context.Context, unit string) (string, error)
+	// StartedAt is when the unit last began to start (systemd's
+	// InactiveExitTimestamp); zero when it never did or systemd does not
+	// say. An agent that began to start after a repair has read it.
+	StartedAt(ctx context.Context, unit string) (time.Time, error)
 }
 
 // Mode says whether the agent is restarted.

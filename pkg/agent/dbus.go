@@ -190,22 +190,47 @@ func (d *DBus) Reload(ctx context.Context) error {
 
 // ActiveState reads the unit's ActiveState property.
 func (d *DBus) ActiveState(ctx context.Context, unit string) (string, error) {
-	c, err := d.connect()
+	v, err := d.property(ctx, unit, "ActiveState")
 	if err != nil {
 		return "", err
 	}
-	cctx, cancel := d.callCtx(ctx)
-	defer cancel()
-	p, err := c.GetUnitPropertyContext(cctx, unit, "ActiveState")
-	if err != nil {
-		d.forget(c)
-		return "", fmt.Errorf("read ActiveState of %s over D-Bus: %w", unit, err)
-	}
-	s, ok := p.Value.Value().(string)
+	s, ok := v.Value().(string)
 	if !ok {
-		return "", fmt.Errorf("read ActiveState of %s over D-Bus: unexpected value %s", unit, p.Value.String())
+		return "", fmt.Errorf("read ActiveState of %s over D-Bus: unexpected value %s", unit, v.String())
 	}
 	return s, nil
+}
+
+// StartedAt reads the unit's InactiveExitTimestamp (microseconds since
+// the epoch; 0 when the unit never started).
+func (d *DBus) StartedAt(ctx context.Context, unit string) (time.Time, error) {
+	v, err := d.property(ctx, unit, "InactiveExitTimestamp")
+	if err != nil {
+		return time.Time{}, err
+	}
+	us, ok := v.Value().(uint64)
+	if !ok {
+		return time.Time{}, fmt.Errorf("read InactiveExitTimestamp of %s over D-Bus: unexpected value %s", unit, v.String())
+	}
+	if us == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMicro(int64(us)), nil
+}
+
+func (d *DBus) property(ctx context.Context, unit, name string) (godbus.Variant, error) {
+	c, err := d.connect()
+	if err != nil {
+		return godbus.Variant{}, err
+	}
+	cctx, cancel := d.callCtx(ctx)
+	defer cancel()
+	p, err := c.GetUnitPropertyContext(cctx, unit, name)
+	if err != nil {
+		d.forget(c)
+		return godbus.Variant{}, fmt.Errorf("read %s of %s over D-Bus: %w", name, unit, err)
+	}
+	return p.Value, nil
 }
 
 var _ Units = (*DBus)(nil)

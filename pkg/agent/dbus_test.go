@@ -127,6 +127,16 @@ func TestRestarterOverDBus(t *testing.T) {
 	if restarts, reloads := sd.counts(); restarts != 1 || reloads != 1 {
 		t.Errorf("systemd saw %d try-restarts and %d reloads, want 1 and 1", restarts, reloads)
 	}
+	// A repair the agent's last start already saw (its start is later)
+	// gives no restart; one made after it does.
+	before := time.Now().Add(-time.Second)
+	r.Request(before, "ecs_config.task_iam_role changed", false)
+	if out, err := r.Step(context.Background(), before.Add(2*time.Minute)); out != StartedAfter || err != nil {
+		t.Fatalf("Step for a repair older than the agent's start = %d, %v", out, err)
+	}
+	if restarts, _ := sd.counts(); restarts != 1 {
+		t.Errorf("systemd saw %d try-restarts, want still 1", restarts)
+	}
 }
 
 type testBus struct {
@@ -206,6 +216,7 @@ type fakeSystemd struct {
 	state, result     string
 	restarts, reloads int
 	job               uint32
+	startedUs         uint64 // InactiveExitTimestamp: set by each restart
 }
 
 func (f *fakeSystemd) set(state, result string) {
@@ -227,6 +238,7 @@ func (f *fakeSystemd) TryRestartUnit(name, mode string) (godbus.ObjectPath, *god
 		return "", godbus.MakeFailedError(fmt.Errorf("unexpected TryRestartUnit(%q, %q)", name, mode))
 	}
 	f.restarts++
+	f.startedUs = uint64(time.Now().UnixMicro())
 	f.job++
 	id, result := f.job, f.result
 	path := godbus.ObjectPath(fmt.Sprintf("/org/freedesktop/systemd1/job/%d", id))
@@ -246,12 +258,15 @@ func (f *fakeSystemd) Reload() *godbus.Error {
 type unitProperties struct{ f *fakeSystemd }
 
 func (p unitProperties) Get(iface, prop string) (godbus.Variant, *godbus.Error) {
-	if iface != "org.freedesktop.systemd1.Unit" || prop != "ActiveState" {
-		return godbus.Variant{}, godbus.MakeFailedError(fmt.Errorf("unexpected Get(%q, %q)", iface, prop))
-	}
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
-	return godbus.MakeVariant(p.f.state), nil
+	switch {
+	case iface == "org.freedesktop.systemd1.Unit" && prop == "ActiveState":
+		return godbus.MakeVariant(p.f.state), nil
+	case iface == "org.freedesktop.systemd1.Unit" && prop == "InactiveExitTimestamp":
+		return godbus.MakeVariant(p.f.startedUs), nil
+	}
+	return godbus.Variant{}, godbus.MakeFailedError(fmt.Errorf("unexpected Get(%q, %q)", iface, prop))
 }
 
 func serveSystemd(t *testing.T, addr string) *fakeSystemd {

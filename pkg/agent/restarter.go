@@ -43,6 +43,9 @@ type Stats struct {
 	// SkippedStopped counts pending restarts dropped because the agent
 	// was not running (it reads the change at its next start).
 	SkippedStopped int
+	// StartedAfter counts pending restarts dropped because the agent
+	// began to start after the last repair (it read the repaired files).
+	StartedAfter int
 	// Suppressed counts requests not acted on because Mode is Never.
 	Suppressed int
 	Pending    bool
@@ -57,6 +60,7 @@ const (
 	Restarted                   // try-restart succeeded
 	AgentStopped                // the agent is not running: nothing to restart
 	Failed                      // the attempt failed; retried with back-off
+	StartedAfter                // the agent started after the repair: it has read it, no restart
 )
 
 // Restarter decides when the ECS agent is restarted. It never runs a
@@ -72,6 +76,7 @@ type Restarter struct {
 	reload    bool
 	reasons   []string
 	since     time.Time // first request of the pending restart
+	latest    time.Time // last request of the pending restart
 	restarted bool      // lastRestart is set
 	last      time.Time // last successful restart
 	failures  int       // consecutive failed attempts
@@ -117,6 +122,7 @@ func (r *Restarter) Request(now time.Time, reason string, reload bool) {
 		return
 	}
 	r.reload = r.reload || reload
+	r.latest = now
 	if r.pending {
 		r.stats.Coalesced++
 		r.addReason(reason)
@@ -203,6 +209,17 @@ func (r *Restarter) Step(ctx context.Context, now time.Time) (Outcome, error) {
 			zap.String("unit", r.c.Unit), zap.String("reason", r.reason()), zap.String("state", state), zap.String("action", "restart-skipped"))
 		r.clear()
 		return AgentStopped, nil
+	}
+	// An agent that began to start after the last repair has read it:
+	// the host booted with a broken file that was repaired before the
+	// agent started (Before=ecs.service), or the operator restarted it.
+	// When systemd cannot say, restart.
+	if started, err := r.u.StartedAt(ctx, r.c.Unit); err == nil && started.After(r.latest) {
+		r.stats.StartedAfter++
+		r.c.Log.Info(fmt.Sprintf("the ECS agent (%s) started at %s, after the repair (%s): it has read it, no restart needed", r.c.Unit, started.Format(time.TimeOnly), r.reason()),
+			zap.String("unit", r.c.Unit), zap.String("reason", r.reason()), zap.Time("started", started), zap.String("action", "restart-unneeded"))
+		r.clear()
+		return StartedAfter, nil
 	}
 	if err := r.u.TryRestart(ctx, r.c.Unit); err != nil {
 		return r.fail(now, err)

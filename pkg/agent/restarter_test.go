@@ -26,6 +26,12 @@ type fakeUnits struct {
 	stateErrs  []error
 	restartErr []error
 	reloadErr  []error
+	started    time.Time // StartedAt's answer
+}
+
+func (f *fakeUnits) StartedAt(ctx context.Context, unit string) (time.Time, error) {
+	f.calls = append(f.calls, "started")
+	return f.started, nil
 }
 
 func next[T any](q *[]T) T {
@@ -94,7 +100,7 @@ func TestRestarter(t *testing.T) {
 				{at: 2 * time.Millisecond, want: Restarted, noDue: true},
 				{at: 3 * time.Millisecond, want: Idle, noDue: true},
 			},
-			wantCalls: []string{"state", "restart ecs.service"},
+			wantCalls: []string{"state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 3, Restarts: 1, Coalesced: 2},
 		},
 		{
@@ -107,7 +113,7 @@ func TestRestarter(t *testing.T) {
 				{at: 30 * time.Second, want: Waiting, due: time.Minute},
 				{at: time.Minute, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"state", "restart ecs.service", "state", "restart ecs.service"},
+			wantCalls: []string{"state", "started", "restart ecs.service", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 3, Restarts: 2, Coalesced: 1, Deferred: 1},
 		},
 		{
@@ -118,7 +124,7 @@ func TestRestarter(t *testing.T) {
 				{at: 2 * time.Minute, req: "b", due: 2 * time.Minute},
 				{at: 2 * time.Minute, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"state", "restart ecs.service", "state", "restart ecs.service"},
+			wantCalls: []string{"state", "started", "restart ecs.service", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 2, Restarts: 2},
 		},
 		{
@@ -130,7 +136,7 @@ func TestRestarter(t *testing.T) {
 				{at: 800 * time.Millisecond, req: "drop-in", reload: true, due: time.Second},
 				{at: time.Second, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"reload", "state", "restart ecs.service"},
+			wantCalls: []string{"reload", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 2, Restarts: 1, Coalesced: 1},
 		},
 		{
@@ -141,6 +147,29 @@ func TestRestarter(t *testing.T) {
 				{at: time.Hour, want: Idle, noDue: true},
 			},
 			wantStats: Stats{Requests: 1, Suppressed: 1},
+		},
+		{
+			name:  "an agent that started after the repair has read it: no restart",
+			cfg:   func(c *Config) { c.Settle = time.Second },
+			units: fakeUnits{started: t0.Add(500 * time.Millisecond)},
+			steps: []step{
+				{at: 0, req: "ecs.config", due: time.Second},
+				{at: time.Second, want: StartedAfter, noDue: true},
+			},
+			wantCalls: []string{"state", "started"},
+			wantStats: Stats{Requests: 1, StartedAfter: 1},
+		},
+		{
+			name:  "a repair after the agent started still restarts it",
+			cfg:   func(c *Config) { c.Settle = time.Second },
+			units: fakeUnits{started: t0.Add(500 * time.Millisecond)},
+			steps: []step{
+				{at: 0, req: "ecs.config", due: time.Second},
+				{at: 800 * time.Millisecond, req: "drop-in", due: time.Second},
+				{at: time.Second, want: Restarted, noDue: true},
+			},
+			wantCalls: []string{"state", "started", "restart ecs.service"},
+			wantStats: Stats{Requests: 2, Restarts: 1, Coalesced: 1},
 		},
 		{
 			name:  "a stopped agent is not started",
@@ -170,7 +199,7 @@ func TestRestarter(t *testing.T) {
 				{at: 0, want: Waiting, due: time.Second},
 				{at: time.Second, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"state", "state", "restart ecs.service"},
+			wantCalls: []string{"state", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 1, Restarts: 1},
 		},
 		{
@@ -184,7 +213,7 @@ func TestRestarter(t *testing.T) {
 				{at: 7 * time.Second, want: Failed, due: 11 * time.Second}, // capped at RetryMax 4s
 				{at: 11 * time.Second, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"state", "state", "state", "state", "state", "restart ecs.service"},
+			wantCalls: []string{"state", "state", "state", "state", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 1, Restarts: 1, Failures: 4},
 		},
 		{
@@ -196,7 +225,7 @@ func TestRestarter(t *testing.T) {
 				{at: time.Second, want: Restarted, noDue: true},
 				{at: 5 * time.Minute, req: "b", due: 5 * time.Minute},
 			},
-			wantCalls: []string{"state", "restart ecs.service", "state", "restart ecs.service"},
+			wantCalls: []string{"state", "started", "restart ecs.service", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 2, Restarts: 1, Failures: 1, Pending: true},
 		},
 		{
@@ -208,7 +237,7 @@ func TestRestarter(t *testing.T) {
 				{at: time.Second, want: Failed, due: 3 * time.Second},
 				{at: 3 * time.Second, want: Restarted, noDue: true},
 			},
-			wantCalls: []string{"reload", "reload", "state", "restart ecs.service", "state", "restart ecs.service"},
+			wantCalls: []string{"reload", "reload", "state", "started", "restart ecs.service", "state", "started", "restart ecs.service"},
 			wantStats: Stats{Requests: 1, Restarts: 1, Failures: 2},
 		},
 	} {
