@@ -1,0 +1,63 @@
+# Packaging and end-to-end targets, included by the Makefile.
+# Uses from the Makefile: GO, BIN (bin/ecs-remediator, built by `build`),
+# VERSION, LDFLAGS.
+#
+#   make rpm          dist/ecs-remediator-V-R.{x86_64,aarch64}.rpm
+#   make deb          dist/ecs-remediator_V-R_{amd64,arm64}.deb
+#   make e2e-rootfs   build (once) the cached Debian rootfs the e2e suite boots
+#   make e2e          the end-to-end suite: the RPM installed in a booted systemd container
+
+NFPM_VERSION  := v2.45.0
+NFPM          := bin/nfpm
+NFPM_STAMP    := bin/.nfpm-$(NFPM_VERSION)
+PKG_ARCHES    ?= amd64 arm64
+# packaging/version.sh turns VERSION into an RPM-valid version and release.
+PKG_VR        := $(shell sh packaging/version.sh '$(VERSION)')
+PKG_VERSION   := $(word 1,$(PKG_VR))
+PKG_RELEASE   := $(word 2,$(PKG_VR))
+E2E_TIMEOUT   ?= 20m
+
+.PHONY: rpm deb packages e2e e2e-rootfs nfpm
+
+# nfpm as a pinned Go tool in ./bin (not in go.mod). v2.45.0: later releases
+# need modules the Go proxy here does not serve.
+$(NFPM_STAMP):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	@touch $@
+
+nfpm: $(NFPM_STAMP) ## install the pinned nfpm into bin/
+
+# The binary for each architecture, built statically with the Makefile's
+# LDFLAGS (version, commit) whatever the build machine's own architecture.
+bin/ecs-remediator-linux-%: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ecs-remediator
+
+.PHONY: FORCE
+FORCE:
+
+define package
+	@mkdir -p dist
+	@test -f systemd/ecs-remediator.catalog || { echo "systemd/ecs-remediator.catalog is missing: the package ships it"; exit 1; }
+	@set -e; for arch in $(PKG_ARCHES); do \
+	  ARCH=$$arch VERSION=$(PKG_VERSION) RELEASE=$(PKG_RELEASE) BINARY=bin/ecs-remediator-linux-$$arch \
+	    ./$(NFPM) package --config packaging/nfpm.yaml --packager $(1) --target dist/; \
+	done
+endef
+
+rpm: $(NFPM_STAMP) $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## RPMs for x86_64 and aarch64 into dist/
+	$(call package,rpm)
+
+deb: $(NFPM_STAMP) $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## debs for amd64 and arm64 into dist/
+	$(call package,deb)
+
+packages: rpm deb ## both
+
+e2e-rootfs: ## build (once) the Debian rootfs e2e boots, cached in ECS_REMEDIATOR_E2E_CACHE (/var/cache/ecs-remediator-e2e)
+	ECS_REMEDIATOR_E2E=1 $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '^TestRootfs$$' ./test/nspawn/
+
+# The suite builds its own RPMs from packaging/nfpm.yaml (the one `make rpm`
+# uses) around the binary built here, plus a second, higher version for the
+# upgrade scenario.
+e2e: build $(NFPM_STAMP) e2e-rootfs ## end-to-end: install the RPM in a booted systemd container and run the scenarios (root)
+	ECS_REMEDIATOR_E2E=1 ECS_REMEDIATOR_E2E_BINARY=$(CURDIR)/$(BIN) ECS_REMEDIATOR_E2E_NFPM=$(CURDIR)/$(NFPM) \
+	  $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./test/nspawn/ ./test/e2e/...
