@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// artifacts are what the suite installs in the container.
+type artifacts struct {
+	Binary     string // ecs-remediator for this machine's architecture
+	Credclient string // the stand-in agent and SDK client
+	RPM        string // version RPMVersion
+	RPMNext    string // version RPMNextVersion, for the upgrade
+	Deb        string // version RPMVersion
+	// CatalogMissing is set when systemd/ecs-remediator.catalog did not exist
+	// yet, so the packages were built without it.
+	CatalogMissing bool
+}
+
+const (
+	RPMVersion     = "1.0.0"
+	RPMNextVersion = "1.0.1"
+)
+
+var (
+	buildOnce sync.Once
+	built     artifacts
+	buildErr  error
+	workDir   string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+	os.Exit(code)
+}
+
+// repoRoot is the module root (the suite runs in test/e2e).
+func repoRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}
+
+// build makes the artifacts once per test binary: the daemon binary
+// ($ECS_REMEDIATOR_E2E_BINARY, as `make e2e` passes, or go build), the
+// credclient, and two RPMs from packaging/nfpm.yaml with nfpm
+// ($ECS_REMEDIATOR_E2E_NFPM, bin/nfpm, or nfpm on PATH).
+func build(t *testing.T) artifacts {
+	t.Helper()
+	buildOnce.Do(func() { built, buildErr = doBuild(t) })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+func doBuild(t *testing.T) (artifacts, error) {
+	var a artifacts
+	root := repoRoot()
+	var err error
+	workDir, err = os.MkdirTemp("", "ecs-remediator-e2e-")
+	if err != nil {
+		return a, err
+	}
+	goBuild := func(out, pkg string, ldflags string) error {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		}
+		return nil
+	}
+	a.Binary = os.Getenv("ECS_REMEDIATOR_E2E_BINARY")
+	if a.Binary == "" {
+		a.Binary = filepath.Join(workDir, "ecs-remediator")
+		if err := goBuild(a.Binary, "./cmd/ecs-remediator", "-s -w -X main.version=e2e"); err != nil {
+			return a, fmt.Errorf("%v\n(the daemon does not build; the e2e suite needs it)", err)
+		}
+	}
+	a.Credclient = filepath.Join(workDir, "credclient")
+	if err := goBuild(a.Credclient, "./test/e2e/credclient", "-s -w"); err != nil {
+		return a, err
+	}
+
+	nfpm := os.Getenv("ECS_REMEDIATOR_E2E_NFPM")
+	if nfpm == "" {
+		if _, err := os.Stat(filepath.Join(root, "bin/nfpm")); err == nil {
+			nfpm = filepath.Join(root, "bin/nfpm")
+		} else if p, err := exec.LookPath("nfpm"); err == nil {
+			nfpm = p
+		} else {
+			return a, fmt.Errorf("nfpm not found: run `make nfpm` (installs the pinned nfpm into bin/) or `make e2e`")
+		}
+	}
+	config := filepath.Join(root, "packaging/nfpm.yaml")
+	if _, err := os.Stat(filepath.Join(root, "systemd/ecs-remediator.catalog")); err != nil {
+		// The catalog is another engineer's file; until it exists, build
+		// without it and let the catalog check fail with this reason.
+		a.CatalogMissing = true
+		data, err := os.ReadFile(config)
+		if err != nil {
+			return a, err
+		}
+		s := strings.Replace(string(data), `  - src: systemd/ecs-remediator.catalog
+    dst: /usr/lib/systemd/catalog/ecs-remediator.catalog
+    file_info:
+      mode: 0644
+`, "", 1)
+		config = filepath.Join(workDir, "nfpm-no-catalog.yaml")
+		if err := os.WriteFile(config, []byte(s), 0o644); err != nil {
+			return a, err
+		}
+		t.Logf("WARNING: systemd/ecs-remediator.catalog does not exist; packages are built without it")
+	}
+	pkg := func(version, packager string) (string, error) {
+		dir := filepath.Join(workDir, packager+"-"+version)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		cmd := exec.Command(nfpm, "package", "--config", config, "--packager", packager, "--target", dir+"/")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "ARCH="+runtime.GOARCH, "VERSION="+version, "RELEASE=1", "BINARY="+a.Binary)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("nfpm package (%s, %s): %v\n%s", packager, version, err, b)
+		}
+		m, _ := filepath.Glob(filepath.Join(dir, "*."+packager))
+		if len(m) != 1 {
+			return "", fmt.Errorf("nfpm made %d %s packages in %s, want 1", len(m), packager, dir)
+		}
+		return m[0], nil
+	}
+	if a.RPM, err = pkg(RPMVersion, "rpm"); err != nil {
+		return a, err
+	}
+	if a.RPMNext, err = pkg(RPMNextVersion, "rpm"); err != nil {
+		return a, err
+	}
+	if a.Deb, err = pkg(RPMVersion, "deb"); err != nil {
+		return a, err
+	}
+	return a, nil
+}
