@@ -3,8 +3,10 @@ package ecsconfig
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
@@ -199,6 +201,14 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 	// The file may change between the read and the write (an operator, a
 	// configuration tool): the write happens only when the file still holds
 	// what was judged, else the whole pass is redone.
+	if !dryRun {
+		// Temp files of a run killed in the middle of a write are removed
+		// at the next start, even when there is nothing to repair now.
+		atomicfile.RemoveStale(e.c.Path)
+		if e.c.BackupPath != "" {
+			atomicfile.RemoveStale(e.c.BackupPath)
+		}
+	}
 	const attempts = 3
 	var lastErr error
 	for range attempts {
@@ -217,7 +227,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 			return o.findings(), changes
 		}
 		err := e.write(o, data)
-		if err == errChanged {
+		if errors.Is(err, errChanged) {
 			lastErr = err
 			continue
 		}
@@ -238,19 +248,33 @@ var errChanged = fmt.Errorf("changed while being repaired")
 // write backs the file up once and replaces it with data, provided it still
 // holds what o read.
 func (e *Enforcer) write(o *observation, data []byte) error {
-	now, exists, err := readFile(e.c.Path)
-	if err != nil {
-		return err
+	unchanged := func() error {
+		now, exists, err := readFile(e.c.Path)
+		if err != nil {
+			return err
+		}
+		if exists != o.exists || !bytes.Equal(now, o.data) {
+			return errChanged
+		}
+		return nil
 	}
-	if exists != o.exists || !bytes.Equal(now, o.data) {
-		return errChanged
+	if err := unchanged(); err != nil {
+		return err
 	}
 	if o.exists && e.c.BackupPath != "" {
 		if _, err := atomicfile.BackupOnce(o.target, e.c.BackupPath); err != nil {
 			return fmt.Errorf("back up %s to %s before the first change: %w; fix the policy key backup or make room, nothing was changed", e.c.Path, e.c.BackupPath, err)
 		}
 	}
-	if err := atomicfile.Replace(o.target, data, atomicfile.Options{Perm: 0o644, DirPerm: 0o755}); err != nil {
+	// Checked again right before the new file takes the old one's place
+	// (and a missing file is created with link, never replacing one that
+	// appeared): an edit made while this one was being written and synced
+	// is redone on, not overwritten.
+	err := atomicfile.Replace(o.target, data, atomicfile.Options{Perm: 0o644, DirPerm: 0o755, Unchanged: unchanged, Create: !o.exists})
+	if errors.Is(err, errChanged) || errors.Is(err, os.ErrExist) {
+		return errChanged
+	}
+	if err != nil {
 		return fmt.Errorf("%w; %s was left as it was", err, e.c.Path)
 	}
 	return nil
