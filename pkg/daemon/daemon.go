@@ -149,7 +149,7 @@ func Run(ctx context.Context, o Options) error {
 			l.pending = false
 			l.reconcile(ctx, "event")
 		case <-resync.C:
-			l.reconcile(ctx, "resync")
+			l.onResync(ctx)
 		case <-wd:
 			// Sent from this loop itself: a stuck reconcile stops the pings
 			// and systemd restarts the daemon.
@@ -237,6 +237,29 @@ func (l *loop) onEvent(ev watch.Event) {
 	default:
 	}
 	l.timer.Reset(time.Until(at))
+}
+
+// onResync runs the periodic safety-net reconcile, unless a fight's
+// back-off forbids a repair yet: then the reconcile is scheduled for when
+// it allows one, like an event's. (A resync that ran at once would repair
+// every resync_interval and undo the back-off.)
+func (l *loop) onResync(ctx context.Context) {
+	d := l.fights.delay()
+	if d <= 0 || !time.Now().Before(l.lastRun.Add(d)) {
+		l.reconcile(ctx, "resync")
+		return
+	}
+	if l.pending {
+		return // an event already scheduled a reconcile, within the back-off
+	}
+	l.pending = true
+	l.firstEvent = time.Now()
+	l.timer.Stop()
+	select {
+	case <-l.timer.C:
+	default:
+	}
+	l.timer.Reset(time.Until(l.lastRun.Add(d)))
 }
 
 func (l *loop) reconcile(ctx context.Context, why string) {
