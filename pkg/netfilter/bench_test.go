@@ -55,14 +55,17 @@ var benchSizes = []int{0, 1000, 20000, 50000}
 
 // BenchmarkReconcile is one Apply on a host with n foreign rules (see
 // foreignRules for "mixed" and "docker"): "steady"
-// finds everything in place (the daemon's usual resync), "repair" first
-// lets ecs-init add a duplicate DNAT (outside the timer) and Apply removes
-// it with one restore batch.
+// finds everything in place (the daemon's usual resync), "changed" finds
+// everything in place after another tool changed the ruleset elsewhere
+// (on nf_tables the generation moved, so the chains are read again: the
+// cost of a reconcile after an event), "repair" first lets ecs-init add a
+// duplicate DNAT (outside the timer) and Apply removes it, "readd" first
+// lets ecs-init's stop delete the DNAT and Apply appends it again.
 func BenchmarkReconcile(b *testing.B) {
 	for _, be := range nstest.Backends {
 		for _, n := range benchSizes {
 			for _, dist := range []string{"mixed", "docker"} {
-				for _, mode := range []string{"steady", "repair"} {
+				for _, mode := range []string{"steady", "changed", "repair", "readd"} {
 					b.Run(fmt.Sprintf("%s/foreign=%d/%s/%s", be.Name, n, dist, mode), func(b *testing.B) {
 						nstest.Require(b, be.Iptables, be.Restore)
 						file := foreignRules(b, n, dist)
@@ -77,13 +80,22 @@ func BenchmarkReconcile(b *testing.B) {
 							dup := be.Iptables + " -t nat -A PREROUTING -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
 							b.ResetTimer()
 							for i := 0; i < b.N; i++ {
-								if mode == "repair" {
+								switch mode {
+								case "repair":
 									b.StopTimer()
 									nstest.Sh(b, dup)
 									b.StartTimer()
+								case "readd":
+									b.StopTimer()
+									nstest.Sh(b, strings.Replace(dup, " -A ", " -D ", 1))
+									b.StartTimer()
+								case "changed":
+									b.StopTimer()
+									nstest.Sh(b, be.Iptables+" -N ZZ-OTHER; "+be.Iptables+" -X ZZ-OTHER")
+									b.StartTimer()
 								}
 								fs, cs := e.Apply(ctx(b), false, nil)
-								if !compliant(fs) || (mode == "repair") != (len(cs) == 1) {
+								if !compliant(fs) || (mode == "repair" || mode == "readd") != (len(cs) == 1) {
 									b.Fatalf("apply: %+v %+v", fs, cs)
 								}
 							}
@@ -95,13 +107,18 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 }
 
-// BenchmarkRead compares the two ways of reading the rules: one
-// `<backend>-save` of everything, or `-S CHAIN` per chain we need.
+// BenchmarkRead compares the ways of reading the rules: one
+// `<backend>-save` of everything, `-S CHAIN` per chain we need, or (nft)
+// a netlink dump of those chains, or (legacy) a getsockopt copy of the
+// tables. The netlink read is uncached here.
 func BenchmarkRead(b *testing.B) {
 	for _, be := range nstest.Backends {
 		for _, n := range benchSizes {
 			for _, dist := range []string{"mixed", "docker"} {
-				for _, mode := range []string{"save", "chains"} {
+				for _, mode := range []string{"save", "chains", "netlink", "sockopt"} {
+					if (mode == "netlink" && be.Name != "nft") || (mode == "sockopt" && be.Name != "legacy") {
+						continue
+					}
 					b.Run(fmt.Sprintf("%s/foreign=%d/%s/%s", be.Name, n, dist, mode), func(b *testing.B) {
 						nstest.Require(b, be.Iptables, be.Restore)
 						file := foreignRules(b, n, dist)
@@ -113,6 +130,7 @@ func BenchmarkRead(b *testing.B) {
 							ws := c.wants(true, false)
 							b.ResetTimer()
 							for i := 0; i < b.N; i++ {
+								e.nlCache = nil
 								if _, err := e.read(ctx(b), e.v4, ws, false); err != nil {
 									b.Fatal(err)
 								}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Config is what the lead wires from the policy. Nothing here has a
@@ -55,9 +56,15 @@ type Enforcer struct {
 	v4  tools
 	v6  *tools // nil: no ip6tables of this backend
 	oth string // the other backend's iptables binary ("" when absent)
-	// readMode forces "save" (one <backend>-save) or "chains" (-S per
-	// chain) for BenchmarkRead; "" picks per backend.
+	// readMode forces "save" (one <backend>-save), "chains" (-S per
+	// chain) or "netlink" for BenchmarkRead; "" picks per backend.
 	readMode string
+	// netlink: read (and delete duplicates) over nf_tables netlink. Only
+	// with the production runner: tests that substitute the runner see
+	// every kernel access as a command.
+	netlink bool
+	nlCache map[bool]*nlCache // per family (v6): see readNetlink
+	mu      sync.Mutex        // one reconcile at a time
 }
 
 // New checks the configuration and finds the binaries. It fails when the
@@ -88,6 +95,8 @@ func newWithRunner(c Config, r runner) (*Enforcer, error) {
 		return nil, err
 	}
 	e := &Enforcer{c: c, r: r, v4: v4, v6: v6}
+	_, prod := r.(execRunner)
+	e.netlink = prod // read the kernel directly (netlink; legacy: getsockopt)
 	if o := otherBackendTool(c.Iptables, v4.backend); lookPath(o) {
 		e.oth = o
 	}

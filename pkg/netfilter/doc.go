@@ -43,11 +43,18 @@
 //
 // # Cost
 //
-// One reconcile reads each family once (iptables-legacy: one
-// iptables-save; iptables-nft: `-S CHAIN` for the few chains involved,
-// which skips Docker's big chains), scans the output once, tokenises only
-// rules that may be ours and applies all repairs of a family in one
-// `<backend>-restore --noflush` batch. Nothing grows with foreign x ours.
+// One reconcile reads each family once and repairs it with at most one
+// transaction per kind of change. On nf_tables the chains involved are
+// dumped over netlink (iptables-nft would fetch whole tables), the read is
+// skipped while the ruleset generation is unchanged, and duplicates are
+// deleted by handle in a generation-checked transaction; inserts go
+// through one `<backend>-restore --noflush` batch. On legacy the IPv4
+// tables are copied with getsockopt (no libiptc) and all repairs are one
+// restore batch. Rules that may matter are printed in iptables syntax
+// and compared by meaning as before; anything the readers cannot print
+// falls back to iptables' own output.
+// Only rules that may be ours are tokenised; nothing grows with
+// foreign x ours. See live.go for measured costs.
 //
 // # Persistence
 //

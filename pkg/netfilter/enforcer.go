@@ -17,14 +17,18 @@ func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
 	return fs
 }
 
-// Apply repairs the live rules (one restore batch per family), then the
-// saved ruleset. With dryRun it changes nothing and writes the iptables
+// Apply repairs the live rules (per family: on nf_tables extra copies
+// are deleted by handle in one generation-checked transaction; inserts
+// and, on legacy, everything go in one restore batch), then the saved
+// ruleset. With dryRun it changes nothing and writes the iptables
 // commands and the diff of the saved file it would apply to plan.
 func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change) {
 	return e.pass(ctx, true, dryRun, plan)
 }
 
 func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if w == nil {
 		w = io.Discard
 	}

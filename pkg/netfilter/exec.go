@@ -25,6 +25,7 @@ func (execRunner) run(ctx context.Context, stdin []byte, name string, args ...st
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	var out, errb bytes.Buffer
+	out.Grow(1 << 20) // a -save of a big ruleset: fewer copies while it grows
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(errb.String())

@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -29,9 +30,11 @@ type ruleState struct {
 // op is one line of a restore batch.
 type op struct {
 	table, chain string
-	verb         string // -N, -D, -I, -A
-	pos          int    // for -I
-	text         string // rule text (for -D: as printed; else ours)
+	verb         string     // -N, -D, -I, -A
+	pos          int        // for -I
+	text         string     // rule text (for -D: as printed; else ours)
+	idx          int        // for -D: index of the rule in the chain as read
+	st           *ruleState // the rule of ours the op is about (nil for -N)
 }
 
 func (o op) restoreLine() string {
@@ -57,11 +60,13 @@ type plan struct {
 }
 
 // batch is the restore input: one section per table, deletions first.
-func (p *plan) batch() []byte {
+func (p *plan) batch() []byte { return restoreBatch(p.ops, p.tables) }
+
+func restoreBatch(ops []op, tables []string) []byte {
 	var b strings.Builder
-	for _, t := range p.tables {
+	for _, t := range tables {
 		b.WriteString("*" + t + "\n")
-		for _, o := range p.ops {
+		for _, o := range ops {
 			if o.table == t {
 				b.WriteString(o.restoreLine() + "\n")
 			}
@@ -185,7 +190,7 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 	}
 	for j, i := range owner {
 		if i >= 0 && (states[i].copies > 1 || states[i].misordered) {
-			emit(op{verb: "-D", text: c.rules[j].text})
+			emit(op{verb: "-D", text: c.rules[j].text, idx: j, st: states[i]})
 		}
 	}
 	for pos, s := range final {
@@ -206,9 +211,9 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 			st.action = "inserted rule"
 		}
 		if st.action == "appended rule" {
-			emit(op{verb: "-A", text: w.spell()})
+			emit(op{verb: "-A", text: w.spell(), st: st})
 		} else {
-			emit(op{verb: "-I", pos: pos + 1, text: w.spell()})
+			emit(op{verb: "-I", pos: pos + 1, text: w.spell(), st: st})
 		}
 	}
 }
@@ -282,8 +287,14 @@ func (p *plan) shadowScan(ws []want, states []*ruleState, idx []int, c *chain, o
 		if passive[targetOf(r.text)] {
 			continue // cheap pre-check: LOG, MARK, ... never decide
 		}
+		if r.opaque || (c.table == "nat" && r.notOurDst) {
+			continue // read over netlink and proven irrelevant (see nftread.go)
+		}
 		if c.table == "nat" && !strings.Contains(r.text, "-d ") && !strings.Contains(r.text, "--d") {
 			continue // no destination: cannot name our address
+		}
+		if c.table == "nat" && dstExcludes(r.text, credentialsAddr) {
+			continue // its destination provably is not our address
 		}
 		f := r.parsed(ws[idx[0]].v6)
 		for _, i := range pending {
@@ -292,6 +303,38 @@ func (p *plan) shadowScan(ws []want, states []*ruleState, idx []int, c *chain, o
 			}
 		}
 	}
+}
+
+// dstExcludes is a cheap test on a printed nat rule: it has exactly one
+// destination option, spelled as iptables-save prints it ("-d A/N",
+// optionally negated), and that destination cannot be addr (shadows
+// would say no after a full parse). Any other spelling returns false and
+// the rule is parsed.
+func dstExcludes(text, addr string) bool {
+	toks := strings.Fields(text)
+	at := -1
+	for i, t := range toks {
+		switch t {
+		case "-d":
+			if at >= 0 {
+				return false
+			}
+			at = i
+		case "--destination", "--dst":
+			return false
+		}
+	}
+	if at < 0 || at+1 >= len(toks) {
+		return false
+	}
+	if at > 0 && toks[at-1] == "!" {
+		return false // rare: let the parser decide what the "!" belongs to
+	}
+	p, err := netip.ParsePrefix(toks[at+1])
+	if err != nil {
+		return false
+	}
+	return p.Bits() == 0 || !p.Contains(netip.MustParseAddr(addr))
 }
 
 // targetOf finds the -j/-g target in a printed rule without parsing it.

@@ -10,6 +10,10 @@ import (
 type ruleset struct {
 	v6     bool
 	tables map[string]map[string]*chain // table -> chain -> rules
+	// gen is the nf_tables generation the rules were read at, when they
+	// were read over netlink (then rule.handle is set).
+	gen     uint32
+	netlink bool
 }
 
 // chain is one chain as read. exists is false for a chain that was not
@@ -29,6 +33,15 @@ type rule struct {
 	key  string
 	sp   *spec
 	err  error
+	// Read over netlink: handle is the rule's nf_tables handle. opaque
+	// rules were not printed (an expression form nftText does not know)
+	// and were proven irrelevant: no needle, no destination that could be
+	// the credentials address, not above our rules in a filter chain.
+	// notOurDst: a nat rule whose destination provably excludes
+	// 169.254.170.2 (the shadow scan skips it unparsed).
+	handle    uint64
+	opaque    bool
+	notOurDst bool
 }
 
 func newRuleset(v6 bool) *ruleset {
