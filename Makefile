@@ -40,7 +40,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	  done; \
 	done
 
-bench: ## benchmarks (as root: real iptables in namespaces)
+bench: build ## the daemon's figures as one Markdown table (as root, ~6 min; BENCH_TRIALS, BENCH_IDLE shorten it)
+	$(GO) run ./test/bench -bin $(BIN)
+
+bench-go: ## the package benchmarks (go test -bench; as root: real iptables in namespaces)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 
 clean: ## remove build output
