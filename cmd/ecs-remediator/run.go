@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
 	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
 	"github.com/ecs-remediator/ecs-remediator/pkg/metrics"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/watch"
@@ -127,7 +129,7 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 				}
 			}
 			if poll {
-				watch.Poll(ctx, p.PollInterval, out)
+				watch.Poll(ctx, p.PollInterval, legacyProbe(p, w.nf), out)
 			}
 		}
 		return errors.Join(errs...)
@@ -222,4 +224,20 @@ func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics
 			go run(ctx)
 		}
 	}, every
+}
+
+// legacyProbe is what the poller compares on the legacy backend: the
+// tables' fingerprint and route_localnet, so that an idle host costs a
+// getsockopt per poll_interval, not a reconcile. On nf_tables (events
+// failed) the fingerprint fails and every poll reconciles.
+func legacyProbe(p *policy.Policy, nf *netfilter.Enforcer) func() (string, error) {
+	sysctl := filepath.Join(p.Network.ProcSys, "net/ipv4/conf/all/route_localnet")
+	return func() (string, error) {
+		fp, err := nf.Fingerprint()
+		if err != nil {
+			return "", err
+		}
+		v, _ := os.ReadFile(sysctl) // unreadable: the reconcile reports it
+		return fp + " " + string(v), nil
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,13 +45,7 @@ var errLegacyText = errors.New("a rule that matters needs iptables-legacy-save")
 var hookChains = [5]string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 
 func getsockopt(fd, opt int, b []byte) (int, error) {
-	l := uint32(len(b))
-	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_IP, uintptr(opt),
-		uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&l)), 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(l), nil
+	return getsockoptLevel(fd, unix.IPPROTO_IP, opt, b)
 }
 
 // legacyChains copies table out of the kernel and returns its chains'

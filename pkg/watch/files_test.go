@@ -2,10 +2,12 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,11 +280,50 @@ func TestPoll(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan Event, 1)
-	Poll(ctx, time.Millisecond, out)
+	Poll(ctx, time.Millisecond, nil, out)
 	for i := 0; i < 3; i++ {
 		waitFor(t, out, "tick", func(ev Event) bool { return ev.Source == SourcePoll })
 	}
-	Poll(ctx, 0, out) // no-op, must not panic
+	Poll(ctx, 0, nil, out) // no-op, must not panic
+}
+
+// With a probe, only a change (or a failing probe) is an event.
+func TestPollProbe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		state = "a"
+		err   error
+		calls int
+	)
+	probe := func() (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return state, err
+	}
+	set := func(s string, e error) { mu.Lock(); state, err = s, e; mu.Unlock() }
+	out := make(chan Event, 16)
+	Poll(ctx, time.Millisecond, probe, out)
+	for {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n > 20 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case ev := <-out:
+		t.Fatalf("event %v while nothing changed", ev)
+	default:
+	}
+	set("b", nil)
+	waitFor(t, out, "change", func(ev Event) bool { return ev.Source == SourcePoll })
+	set("b", errors.New("cannot read"))
+	waitFor(t, out, "failing probe", func(ev Event) bool { return ev.Source == SourcePoll })
 }
 
 // BenchmarkFilesRenameToEvent measures the time from an atomic replace of
