@@ -115,6 +115,14 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		})}
 	}
 	s.Diagnose, s.DiagnoseInterval = diagnoser(p, units, log, mx)
+	// The poller's baseline is the state each reconcile leaves. Watch and
+	// Reconciled both run on the daemon loop's goroutine.
+	var rebase func()
+	s.Reconciled = func() {
+		if rebase != nil {
+			rebase()
+		}
+	}
 	s.Watch = func(ctx context.Context, out chan<- watch.Event) error {
 		var errs []error
 		if err := watch.Files(ctx, w.watched, out); err != nil {
@@ -129,7 +137,7 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 				}
 			}
 			if poll {
-				watch.Poll(ctx, p.PollInterval, legacyProbe(p, w.nf), out)
+				rebase = watch.Poll(ctx, p.PollInterval, legacyProbe(p, w.nf), out)
 			}
 		}
 		return errors.Join(errs...)

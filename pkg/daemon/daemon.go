@@ -50,6 +50,9 @@ type Setup struct {
 	// how often.
 	Diagnose         func(ctx context.Context)
 	DiagnoseInterval time.Duration
+	// Reconciled, when set, is called right after every reconcile, on the
+	// loop's goroutine (a poller takes its new baseline there).
+	Reconciled func()
 	// Close releases what Build opened (D-Bus connections); may be nil.
 	Close func()
 }
@@ -266,6 +269,9 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	start := time.Now()
 	res := l.s.Reconciler.Apply(ctx, false, io.Discard)
 	took := time.Since(start)
+	if l.s.Reconciled != nil {
+		l.s.Reconciled()
+	}
 	l.lastRun = start
 	l.compliant = res.Compliant()
 	now := time.Now()

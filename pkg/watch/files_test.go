@@ -287,13 +287,14 @@ func TestPoll(t *testing.T) {
 	Poll(ctx, 0, nil, out) // no-op, must not panic
 }
 
-// With a probe, only a change (or a failing probe) is an event.
+// With a probe, only a change from the state the caller left (or a
+// failing probe) is an event.
 func TestPollProbe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
 		mu    sync.Mutex
-		state = "a"
+		state = "A"
 		err   error
 		calls int
 	)
@@ -304,25 +305,60 @@ func TestPollProbe(t *testing.T) {
 		return state, err
 	}
 	set := func(s string, e error) { mu.Lock(); state, err = s, e; mu.Unlock() }
-	out := make(chan Event, 16)
-	Poll(ctx, time.Millisecond, probe, out)
-	for {
+	ticks := func(n int) { // wait for n more probes by the poller
 		mu.Lock()
-		n := calls
+		want := calls + n
 		mu.Unlock()
-		if n > 20 {
-			break
+		for {
+			mu.Lock()
+			c := calls
+			mu.Unlock()
+			if c >= want {
+				return
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
+	out := make(chan Event, 64)
+	drain := func() {
+		for {
+			select {
+			case <-out:
+			default:
+				return
+			}
+		}
+	}
+	rebase := Poll(ctx, time.Millisecond, probe, out)
+	ticks(20)
 	select {
 	case ev := <-out:
 		t.Fatalf("event %v while nothing changed", ev)
 	default:
 	}
-	set("b", nil)
+
+	// Drift: events until the caller has repaired and rebased.
+	set("B", nil)
 	waitFor(t, out, "change", func(ev Event) bool { return ev.Source == SourcePoll })
-	set("b", errors.New("cannot read"))
+	set("A", nil) // the repair
+	rebase()
+	ticks(3)
+	drain()
+	ticks(5)
+	select {
+	case ev := <-out:
+		t.Fatalf("event %v after the repair was rebased", ev)
+	default:
+	}
+
+	// The same drift again, before the poller looks: still an event (a
+	// baseline taken at the tick would have been B and missed it).
+	set("B", nil)
+	waitFor(t, out, "the same drift again", func(ev Event) bool { return ev.Source == SourcePoll })
+
+	set("A", errors.New("cannot read"))
+	rebase()
+	drain()
 	waitFor(t, out, "failing probe", func(ev Event) bool { return ev.Source == SourcePoll })
 }
 
