@@ -115,14 +115,11 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		})}
 	}
 	s.Diagnose, s.DiagnoseInterval = diagnoser(p, units, log, mx)
-	// The poller's baseline is the state each reconcile leaves. Watch and
-	// Reconciled both run on the daemon loop's goroutine.
-	var rebase func()
-	s.Reconciled = func() {
-		if rebase != nil {
-			rebase()
-		}
-	}
+	// The legacy poller's baseline comes from the reconciles. Watch and
+	// the hooks all run on the daemon loop's goroutine.
+	var base *watch.Baseline
+	s.BeforeReconcile = func() { base.Before() }
+	s.Reconciled = func(changed bool) { base.After(changed) }
 	s.Watch = func(ctx context.Context, out chan<- watch.Event) error {
 		var errs []error
 		if err := watch.Files(ctx, w.watched, out); err != nil {
@@ -137,7 +134,7 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 				}
 			}
 			if poll {
-				rebase = watch.Poll(ctx, p.PollInterval, legacyProbe(p, w.nf), out)
+				base = watch.Poll(ctx, p.PollInterval, legacyProbe(p, w.nf), out)
 			}
 		}
 		return errors.Join(errs...)

@@ -50,9 +50,11 @@ type Setup struct {
 	// how often.
 	Diagnose         func(ctx context.Context)
 	DiagnoseInterval time.Duration
-	// Reconciled, when set, is called right after every reconcile, on the
-	// loop's goroutine (a poller takes its new baseline there).
-	Reconciled func()
+	// BeforeReconcile and Reconciled, when set, are called right before
+	// and after every reconcile (changed: it repaired something), on the
+	// loop's goroutine: a poller takes its baseline there.
+	BeforeReconcile func()
+	Reconciled      func(changed bool)
 	// Close releases what Build opened (D-Bus connections); may be nil.
 	Close func()
 }
@@ -267,10 +269,13 @@ func (l *loop) onResync(ctx context.Context) {
 
 func (l *loop) reconcile(ctx context.Context, why string) {
 	start := time.Now()
+	if l.s.BeforeReconcile != nil {
+		l.s.BeforeReconcile()
+	}
 	res := l.s.Reconciler.Apply(ctx, false, io.Discard)
 	took := time.Since(start)
 	if l.s.Reconciled != nil {
-		l.s.Reconciled()
+		l.s.Reconciled(len(res.Changes) > 0)
 	}
 	l.lastRun = start
 	l.compliant = res.Compliant()

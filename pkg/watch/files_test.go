@@ -287,8 +287,9 @@ func TestPoll(t *testing.T) {
 	Poll(ctx, 0, nil, out) // no-op, must not panic
 }
 
-// With a probe, only a change from the state the caller left (or a
-// failing probe) is an event.
+// With a probe, the poller is quiet only while the state is the one a
+// quiet reconcile left; a repair, a drift during a reconcile or a failing
+// probe keep it sending events.
 func TestPollProbe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -305,7 +306,7 @@ func TestPollProbe(t *testing.T) {
 		return state, err
 	}
 	set := func(s string, e error) { mu.Lock(); state, err = s, e; mu.Unlock() }
-	ticks := func(n int) { // wait for n more probes by the poller
+	ticks := func(n int) { // wait for n more probes
 		mu.Lock()
 		want := calls + n
 		mu.Unlock()
@@ -329,35 +330,52 @@ func TestPollProbe(t *testing.T) {
 			}
 		}
 	}
-	rebase := Poll(ctx, time.Millisecond, probe, out)
-	ticks(20)
-	select {
-	case ev := <-out:
-		t.Fatalf("event %v while nothing changed", ev)
-	default:
+	quiet := func(what string) {
+		t.Helper()
+		ticks(3)
+		drain()
+		ticks(5)
+		select {
+		case ev := <-out:
+			t.Fatalf("%s: event %v", what, ev)
+		default:
+		}
 	}
+	var b *Baseline
+	reconcile := func(repair string, changed bool) { // what the daemon does
+		b.Before()
+		if repair != "" {
+			set(repair, nil)
+		}
+		b.After(changed)
+	}
+	b = Poll(ctx, time.Millisecond, probe, out)
+	// Unknown at start: events until a quiet reconcile.
+	waitFor(t, out, "baseline unknown at start", func(ev Event) bool { return ev.Source == SourcePoll })
+	reconcile("", false)
+	quiet("nothing changed")
 
-	// Drift: events until the caller has repaired and rebased.
+	// Drift, repair: the repair's own end state is not trusted; the next,
+	// quiet reconcile sets the baseline.
 	set("B", nil)
-	waitFor(t, out, "change", func(ev Event) bool { return ev.Source == SourcePoll })
-	set("A", nil) // the repair
-	rebase()
-	ticks(3)
+	waitFor(t, out, "drift", func(ev Event) bool { return ev.Source == SourcePoll })
+	reconcile("A", true)
+	waitFor(t, out, "after a repair", func(ev Event) bool { return ev.Source == SourcePoll })
+	reconcile("", false)
+	quiet("after the quiet reconcile")
+
+	// The same drift made while the repair finished (before After): seen.
+	set("B", nil)
+	b.Before()
+	set("A", nil) // repaired
+	set("B", nil) // drifted again at once
+	b.After(true)
 	drain()
-	ticks(5)
-	select {
-	case ev := <-out:
-		t.Fatalf("event %v after the repair was rebased", ev)
-	default:
-	}
+	waitFor(t, out, "drift during the repair", func(ev Event) bool { return ev.Source == SourcePoll })
 
-	// The same drift again, before the poller looks: still an event (a
-	// baseline taken at the tick would have been B and missed it).
-	set("B", nil)
-	waitFor(t, out, "the same drift again", func(ev Event) bool { return ev.Source == SourcePoll })
-
+	// A failing probe cannot tell: events.
+	reconcile("A", false)
 	set("A", errors.New("cannot read"))
-	rebase()
 	drain()
 	waitFor(t, out, "failing probe", func(ev Event) bool { return ev.Source == SourcePoll })
 }
