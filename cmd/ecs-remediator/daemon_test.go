@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,25 +14,11 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+	"github.com/ecs-remediator/ecs-remediator/test/testbin"
 )
 
 // syncBuffer collects the daemon's log lines while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testbin.Log
 
 // eventually polls cond until it holds or the (generous) limit passes; it
 // asserts behaviour, never speed.

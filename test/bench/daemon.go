@@ -14,9 +14,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/test/testbin"
 )
 
 // backend is one iptables flavour (as test/nstest.Backends).
@@ -107,22 +108,7 @@ func (h *host) ruleThere() bool {
 }
 
 // syncBuffer collects a daemon's log lines while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testbin.Log
 
 // daemon is one `ecs-remediator run` in a host's namespace.
 type daemon struct {

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/test/testbin"
 )
 
 type options struct {
@@ -118,10 +120,9 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(root)
 	if o.bin == "" {
-		o.bin = filepath.Join(root, "ecs-remediator")
-		progress("building %s", o.bin)
-		if out, err := exec.Command("go", "build", "-o", o.bin, "./cmd/ecs-remediator").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/ecs-remediator: %v\n%s", err, out)
+		progress("building ecs-remediator in %s", root)
+		if o.bin, err = testbin.Build(root); err != nil {
+			return err
 		}
 	} else if o.bin, err = filepath.Abs(o.bin); err != nil {
 		return err

@@ -1,0 +1,46 @@
+// Package testbin builds the real ecs-remediator binary for the tests and
+// the benchmark that run it, and collects a running daemon's log.
+package testbin
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+)
+
+// Build builds ./cmd/ecs-remediator of this module into dir and returns
+// the binary's path.
+func Build(dir string) (string, error) {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the module")
+	}
+	bin := filepath.Join(dir, "ecs-remediator")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ecs-remediator")
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..") // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/ecs-remediator: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Log collects a daemon's output while it runs; safe for concurrent use.
+type Log struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
