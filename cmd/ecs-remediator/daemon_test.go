@@ -189,4 +189,15 @@ func TestDaemonBurstIsOneWrite(t *testing.T) {
 	if b, _ := os.ReadFile(h.ecsConfig); !strings.Contains(string(b), "ECS_CLUSTER=c19") {
 		t.Fatalf("the last edit was lost: %q", b)
 	}
+	// One restart request for the burst: its one attempt is either skipped
+	// (the unit does not exist on a host with systemd) or fails (no D-Bus
+	// here); retries of the same request count attempts 2, 3, ...
+	eventually(t, "the restart attempt", logs, func() bool {
+		return strings.Contains(logs.String(), `"action": "restart-`)
+	})
+	time.Sleep(500 * time.Millisecond)
+	l := logs.String()
+	if n := strings.Count(l, `"action": "restart-skipped"`) + strings.Count(l, `"action": "restart-failed", "attempt": 1,`); n != 1 {
+		t.Fatalf("%d restart requests for one burst, want 1:\n%s", n, l)
+	}
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
 )
 
-// flagEnforcer is a host whose only item drifts until the first Apply.
-type flagEnforcer struct{ repaired bool }
+// flagEnforcer is a host whose only item drifts until the first Apply;
+// its repair needs an agent restart unless network is set.
+type flagEnforcer struct{ repaired, network bool }
 
 func (e *flagEnforcer) Check(context.Context) []finding.Finding {
 	return []finding.Finding{{Item: "ecs_config.X", Status: finding.OK}}
@@ -27,6 +28,9 @@ func (e *flagEnforcer) Apply(context.Context, bool, io.Writer) ([]finding.Findin
 		return fs, nil
 	}
 	e.repaired = true
+	if e.network {
+		return fs, []finding.Change{{Item: "network.credentials_redirect", Action: "appended rule"}}
+	}
 	return fs, []finding.Change{{Item: "ecs_config.X", Action: "rewrote line", AgentRestart: true}}
 }
 
@@ -94,5 +98,42 @@ func TestRestartRequestedByFirstReconcile(t *testing.T) {
 	}
 	if r.requests != 1 {
 		t.Errorf("%d restart requests, want 1", r.requests)
+	}
+}
+
+// A network repair never asks for an agent restart: ecs-init re-adds its
+// rules on every restart, so that would feed itself.
+func TestNetworkRepairRequestsNoRestart(t *testing.T) {
+	r := &recordingRestarter{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reconciled := make(chan reconcile.Result, 4)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{
+			Log:    zap.NewNop(),
+			Policy: policy.Default(),
+			Build: func(*policy.Policy) (*Setup, error) {
+				return &Setup{Reconciler: &reconcile.Reconciler{Enforcers: []reconcile.Enforcer{&flagEnforcer{network: true}}, Log: zap.NewNop()}, Restarter: r}, nil
+			},
+			Reconciled: func(res reconcile.Result, _ time.Duration) { reconciled <- res },
+		})
+	}()
+	select {
+	case res := <-reconciled:
+		if len(res.Changes) != 1 {
+			t.Fatalf("changes %+v, want the one network repair", res.Changes)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reconcile")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.requests != 0 {
+		t.Errorf("%d restart requests after a network repair, want 0", r.requests)
 	}
 }
