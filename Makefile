@@ -32,13 +32,8 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
-	@set -eo pipefail; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tail -n 3; \
-	  done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s); a finding prints its input
+	GO=$(GO) FUZZTIME=$(FUZZTIME) test/fuzz.sh
 
 bench: build ## the daemon's figures as one Markdown table (as root, ~6 min; BENCH_TRIALS, BENCH_IDLE shorten it)
 	$(GO) run ./test/bench -bin $(BIN)
