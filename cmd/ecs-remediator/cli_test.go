@@ -156,6 +156,16 @@ func TestCheckErrors(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, bad+":3") || !strings.Contains(r.stderr, "network.agent_port") {
 		t.Fatalf("bad policy: exit %d stderr %q", r.code, r.stderr)
 	}
+	// A value that is only wrong when used (an iptables binary that is not
+	// installed) is still reported at its file, line and key, before anything
+	// is touched.
+	os.WriteFile(bad, []byte("log_level: info\nnetwork:\n  iptables: "+filepath.Join(h.dir, "no/iptables")+"\n"), 0o644)
+	for _, cmd := range []string{"check", "apply"} {
+		r = run(t, cmd, "--config", bad)
+		if r.code != 2 || !strings.Contains(r.stderr, bad+":3") || !strings.Contains(r.stderr, `"network.iptables"`) {
+			t.Fatalf("%s with a missing iptables binary: exit %d stderr %q", cmd, r.code, r.stderr)
+		}
+	}
 	// An explicit policy file that does not exist is an error.
 	if r := run(t, "check", "--config", filepath.Join(h.dir, "missing.yaml")); r.code != 2 || !strings.Contains(r.stderr, "does not exist") {
 		t.Fatalf("missing policy: exit %d stderr %q", r.code, r.stderr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"go.uber.org/zap"
@@ -89,7 +88,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		}
 		nf, err := netfilter.New(nc)
 		if err != nil {
-			return nil, fmt.Errorf("network.iptables %q: %w", p.Network.Iptables, err)
+			return nil, p.Errorf("network.iptables", "%v", err)
 		}
 		es = append(es, nf)
 		w.nf = nf

@@ -89,6 +89,7 @@ func Parse(data []byte, file string) (*Policy, error) {
 	if err := d.validate(p); err != nil {
 		return nil, err
 	}
+	p.path, p.lines = file, d.lines
 	return p, nil
 }
 

@@ -5,7 +5,10 @@
 // them at a temporary directory. It touches no file but the policy file.
 package policy
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // DefaultPath is where the policy file lives when --config is not given.
 const DefaultPath = "/etc/ecs-remediator/config.yaml"
@@ -64,6 +67,18 @@ type Policy struct {
 	// Debounce gathers a burst of events into one reconcile.
 	Debounce time.Duration `yaml:"debounce"`
 	path     string
+	lines    map[string]int // key -> line in the file, for Errorf
+}
+
+// Errorf reports a problem with the value of key that shows only when the
+// value is used (a binary that is not installed, a port already taken): the
+// error names the policy file and the key's line, like a decoding error.
+func (p *Policy) Errorf(key, format string, a ...any) error {
+	file := p.path
+	if file == "" {
+		file = "built-in policy defaults"
+	}
+	return &Error{File: file, Line: p.lines[key], Key: key, Msg: fmt.Sprintf(format, a...)}
 }
 
 // Network is the kernel side: NAT rules for 169.254.170.2, the localhost
