@@ -103,7 +103,15 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 	if err != nil {
 		return nil, err
 	}
-	units := agent.NewDBus(agent.DBusOptions{})
+	units := agent.NewDBus(agent.DBusOptions{LateResult: func(unit, result string) {
+		if result == "done" {
+			log.Debug("the ECS agent's restart job finished", zap.String("unit", unit), zap.String("result", result))
+			return
+		}
+		log.Warn(fmt.Sprintf("the restart of the ECS agent (%s) ended with result %q: see systemctl status %s and journalctl -u %s", unit, result, unit, unit),
+			logging.MessageID(logging.AgentRestartDeferred), zap.String("unit", unit), zap.String("result", result),
+			zap.String("action", "restart-failed"), zap.String("detail", "job result "+result))
+	}})
 	s := &daemon.Setup{Reconciler: w.rec, Close: units.Close}
 	if p.Agent.Restart == policy.RestartOnChange {
 		s.Restarter = &meteredRestarter{mx: mx, r: agent.NewRestarter(units, agent.Config{

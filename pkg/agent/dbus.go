@@ -46,10 +46,15 @@ type DBusOptions struct {
 	// (default 5s): the daemon's single loop must not hang on D-Bus.
 	CallTimeout time.Duration
 	// JobWait is how long TryRestart waits for the restart job to finish
-	// (default 5s). A job still running then is left to systemd, which
-	// carries it out; TryRestart returns nil. Only a job that ends badly
-	// within JobWait is an error.
+	// (default 1s): the daemon's loop repairs nothing while it waits. A job
+	// still running then is left to systemd, which carries it out;
+	// TryRestart returns nil. Only a job that ends badly within JobWait is
+	// an error.
 	JobWait time.Duration
+	// LateResult, when set, is called (from another goroutine) with the
+	// result of a job that was still running after JobWait, once systemd
+	// reports it, so that a restart that fails slowly is still logged.
+	LateResult func(unit, result string)
 }
 
 // DBus implements Units with systemd's D-Bus API. It connects lazily on
@@ -70,7 +75,7 @@ func NewDBus(o DBusOptions) *DBus {
 		o.CallTimeout = 5 * time.Second
 	}
 	if o.JobWait <= 0 {
-		o.JobWait = 5 * time.Second
+		o.JobWait = time.Second
 	}
 	return &DBus{o: o}
 }
@@ -167,7 +172,19 @@ func (d *DBus) TryRestart(ctx context.Context, unit string) error {
 		}
 		return nil
 	case <-wait.C:
-		return nil // queued and running: systemd finishes it
+		// Queued and running: systemd finishes it. Its result is still
+		// reported when it comes (the channel is go-systemd's, closed
+		// never; its dispatcher sends exactly once per job).
+		if late := d.o.LateResult; late != nil {
+			go func() {
+				select {
+				case res := <-ch:
+					late(unit, res)
+				case <-time.After(15 * time.Minute): // a job systemd never finishes
+				}
+			}()
+		}
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("try-restart %s: %w", unit, ctx.Err())
 	}

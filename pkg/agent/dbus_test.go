@@ -91,12 +91,36 @@ func TestDBusAgainstABus(t *testing.T) {
 		t.Errorf("TryRestart of a slow job: %v", err)
 	}
 
+	// A job that fails after JobWait: TryRestart has returned, the result
+	// still reaches LateResult.
+	late := make(chan string, 1)
+	d3 := NewDBus(DBusOptions{Endpoints: []Endpoint{{Address: bus.addr}}, JobWait: 50 * time.Millisecond,
+		LateResult: func(unit, result string) { late <- unit + " " + result }})
+	defer d3.Close()
+	sd.mu.Lock()
+	sd.result, sd.delay = "failed", 500*time.Millisecond
+	sd.mu.Unlock()
+	if err := d3.TryRestart(ctx, "ecs.service"); err != nil {
+		t.Errorf("TryRestart of a job that fails late: %v", err)
+	}
+	select {
+	case got := <-late:
+		if got != "ecs.service failed" {
+			t.Errorf("LateResult got %q, want \"ecs.service failed\"", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("LateResult was not called for a job that failed after JobWait")
+	}
+	sd.mu.Lock()
+	sd.result, sd.delay = "done", 0
+	sd.mu.Unlock()
+
 	if err := d.Reload(ctx); err != nil {
 		t.Errorf("Reload: %v", err)
 	}
 	restarts, reloads := sd.counts()
-	if restarts != 3 || reloads != 1 {
-		t.Errorf("systemd saw %d try-restarts and %d reloads, want 3 and 1", restarts, reloads)
+	if restarts != 4 || reloads != 1 {
+		t.Errorf("systemd saw %d try-restarts and %d reloads, want 4 and 1", restarts, reloads)
 	}
 
 	// The bus goes away and comes back: the client reconnects.
@@ -216,7 +240,8 @@ type fakeSystemd struct {
 	state, result     string
 	restarts, reloads int
 	job               uint32
-	startedUs         uint64 // InactiveExitTimestamp: set by each restart
+	startedUs         uint64        // InactiveExitTimestamp: set by each restart
+	delay             time.Duration // before a job's JobRemoved signal
 }
 
 func (f *fakeSystemd) set(state, result string) {
@@ -240,10 +265,13 @@ func (f *fakeSystemd) TryRestartUnit(name, mode string) (godbus.ObjectPath, *god
 	f.restarts++
 	f.startedUs = uint64(time.Now().UnixMicro())
 	f.job++
-	id, result := f.job, f.result
+	id, result, delay := f.job, f.result, f.delay
 	path := godbus.ObjectPath(fmt.Sprintf("/org/freedesktop/systemd1/job/%d", id))
 	if result != "" {
-		go f.conn.Emit("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager.JobRemoved", id, path, name, result)
+		go func() {
+			time.Sleep(delay)
+			f.conn.Emit("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager.JobRemoved", id, path, name, result)
+		}()
 	}
 	return path, nil
 }
