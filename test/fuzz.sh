@@ -6,6 +6,11 @@
 # stop with "context deadline exceeded" right at the -fuzztime boundary
 # without having found anything (golang/go#51484); that is reported as a
 # warning, not a failure. Any other failure fails the run.
+#
+# -fuzzminimizetime is short: by default the engine spends up to 60 s
+# minimizing each new interesting input, and with a 10 s budget FuzzParse
+# ran 6 000 inputs instead of 240 000. A failing input is still written;
+# it is only minimized less.
 set -euo pipefail
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10s}
@@ -16,7 +21,7 @@ for pkg in $($GO list ./...); do
   for f in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz $pkg $f"
     log=$(mktemp)
-    if $GO test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+    if $GO test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINIMIZETIME:-2s}" "$pkg" >"$log" 2>&1; then
       tail -n 3 "$log"
     elif ! grep -q 'Failing input written to' "$log" && grep -q 'context deadline exceeded' "$log"; then
       tail -n 5 "$log"
