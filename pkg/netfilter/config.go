@@ -64,7 +64,12 @@ type Enforcer struct {
 	// every kernel access as a command.
 	netlink bool
 	nlCache map[bool]*nlCache // per family (v6): see readNetlink
-	mu      sync.Mutex        // one reconcile at a time
+	// v6Save is the last ip6tables-legacy-save output, valid while the
+	// IPv6 legacy tables hash the same; othSave the other backend's -save
+	// output on a legacy host, valid while the nf_tables generation is the
+	// same (savecache.go). Only with the production runner, like netlink.
+	v6Save, othSave *textCache
+	mu              sync.Mutex // one reconcile at a time
 }
 
 // New checks the configuration and finds the binaries. It fails when the

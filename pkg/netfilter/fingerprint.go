@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"strings"
 	"unsafe"
@@ -22,7 +23,7 @@ const fingerprintMaxHash = 256 << 10
 // that the daemon's poller can tell cheaply whether anything changed and
 // reconcile only then (the legacy backend sends no change events). It
 // reads each table's shape (getsockopt IPT_SO_GET_INFO: hooks, number of
-// entries, size) for IPv4 and IPv6, and for IPv4 tables up to
+// entries, size) for IPv4 and IPv6, and for tables up to
 // fingerprintMaxHash also the entries themselves with their packet
 // counters zeroed. On nf_tables (HasEvents) it returns an error: there,
 // events say what changed.
@@ -31,50 +32,71 @@ func (e *Enforcer) Fingerprint() (string, error) {
 		return "", errors.New("nf_tables sends change events: nothing to poll")
 	}
 	h := fnv.New64a()
-	for _, fam := range []struct {
-		domain, level int
-		names         string
-		entries       bool
-	}{
-		{unix.AF_INET, unix.IPPROTO_IP, "/proc/thread-self/net/ip_tables_names", true},
-		{unix.AF_INET6, unix.IPPROTO_IPV6, "/proc/thread-self/net/ip6_tables_names", false},
-	} {
-		names, err := os.ReadFile(fam.names)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // no ip(6)_tables module: no legacy tables of this family
-		}
-		if err != nil {
+	for _, v6 := range []bool{false, true} {
+		if _, err := legacyFamilyHash(v6, h); err != nil {
 			return "", err
 		}
-		tables := strings.Fields(string(names))
-		if len(tables) == 0 {
-			continue
-		}
-		fd, err := unix.Socket(fam.domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-		if err != nil {
-			return "", fmt.Errorf("raw socket: %w", err)
-		}
-		for _, t := range tables {
-			if err := tableFingerprint(fd, fam.level, t, fam.entries, h); err != nil {
-				unix.Close(fd)
-				return "", err
-			}
-		}
-		unix.Close(fd)
 	}
 	return fmt.Sprintf("%016x", h.Sum64()), nil
 }
 
-func tableFingerprint(fd, level int, table string, entries bool, h interface{ Write([]byte) (int, error) }) error {
+// entryLayout is where struct ipt_entry / ip6t_entry keep next_offset and
+// the fields that change with traffic (comefrom, then the counters up to
+// the end of the fixed part).
+type entryLayout struct{ entryLen, nextOff, volatile int }
+
+var (
+	ipv4Entry = entryLayout{entryLen: iptEntryLen, nextOff: 90, volatile: 92}
+	ipv6Entry = entryLayout{entryLen: 168, nextOff: 142, volatile: 144} // struct ip6t_ip6 is 136 bytes
+)
+
+// legacyFamilyHash writes the legacy tables of one family (IPv4 or IPv6)
+// into h. complete is false when some table was only summarised by its
+// shape (too big, or changing while read), so equal hashes do not prove
+// equal rules.
+func legacyFamilyHash(v6 bool, h io.Writer) (complete bool, err error) {
+	domain, level, names, layout := unix.AF_INET, unix.IPPROTO_IP, "/proc/thread-self/net/ip_tables_names", ipv4Entry
+	if v6 {
+		domain, level, names, layout = unix.AF_INET6, unix.IPPROTO_IPV6, "/proc/thread-self/net/ip6_tables_names", ipv6Entry
+	}
+	list, err := os.ReadFile(names)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil // no ip(6)_tables module: no legacy tables of this family
+	}
+	if err != nil {
+		return false, err
+	}
+	tables := strings.Fields(string(list))
+	if len(tables) == 0 {
+		return true, nil
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return false, fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	complete = true
+	for _, t := range tables {
+		h.Write([]byte(t))
+		full, err := tableFingerprint(fd, level, t, layout, h)
+		if err != nil {
+			return false, err
+		}
+		complete = complete && full
+	}
+	return complete, nil
+}
+
+func tableFingerprint(fd, level int, table string, layout entryLayout, h io.Writer) (bool, error) {
 	info := make([]byte, iptInfoLen)
 	copy(info, table)
 	if _, err := getsockoptLevel(fd, level, iptSoGetInfo, info); err != nil {
-		return fmt.Errorf("get info of legacy table %s: %w", table, err)
+		return false, fmt.Errorf("get info of legacy table %s: %w", table, err)
 	}
 	h.Write(info)
 	size := binary.NativeEndian.Uint32(info[80:])
-	if !entries || size > fingerprintMaxHash {
-		return nil
+	if size > fingerprintMaxHash {
+		return false, nil
 	}
 	buf := make([]byte, iptEntriesHdr+int(size))
 	copy(buf, table)
@@ -82,21 +104,21 @@ func tableFingerprint(fd, level int, table string, entries bool, h interface{ Wr
 	if _, err := getsockoptLevel(fd, level, iptSoGetEntries, buf); err != nil {
 		if errors.Is(err, unix.EAGAIN) {
 			h.Write([]byte("changing")) // changed between the two calls: different anyway
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("get entries of legacy table %s: %w", table, err)
+		return false, fmt.Errorf("get entries of legacy table %s: %w", table, err)
 	}
 	blob := buf[iptEntriesHdr:]
-	for off := 0; off+iptEntryLen <= len(blob); {
-		next := int(binary.NativeEndian.Uint16(blob[off+90:]))
-		if next < iptEntryLen || off+next > len(blob) {
-			return fmt.Errorf("legacy table %s: bad entry at %d", table, off)
+	for off := 0; off+layout.entryLen <= len(blob); {
+		next := int(binary.NativeEndian.Uint16(blob[off+layout.nextOff:]))
+		if next < layout.entryLen || off+next > len(blob) {
+			return false, fmt.Errorf("legacy table %s: bad entry at %d", table, off)
 		}
-		clear(blob[off+92 : off+iptEntryLen]) // comefrom and the packet/byte counters change with traffic
+		clear(blob[off+layout.volatile : off+layout.entryLen]) // comefrom and the packet/byte counters change with traffic
 		off += next
 	}
 	h.Write(blob)
-	return nil
+	return true, nil
 }
 
 func getsockoptLevel(fd, level, opt int, b []byte) (int, error) {

@@ -55,8 +55,28 @@ func TestFingerprint(t *testing.T) {
 				t.Fatal("fingerprint did not change when a rule was replaced by one of the same size")
 			}
 			nstest.Sh(t, b.Iptables+" -t nat -D OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679")
-			if fp() == swapped {
+			deleted := fp()
+			if deleted == swapped {
 				t.Fatal("fingerprint did not change when our rule was deleted")
+			}
+			// The same for IPv6 (struct ip6t_entry has its own layout).
+			ip6 := strings.Replace(b.Iptables, "iptables", "ip6tables", 1)
+			nstest.Sh(t, ip6+" -A OUTPUT -d ::1 -p tcp -j ACCEPT; "+ip6+" -A OUTPUT -d ::2 -j ACCEPT")
+			before6 := fp()
+			for i := 0; i < 3; i++ {
+				if c, err := net.DialTimeout("tcp", "[::1]:1", 100*time.Millisecond); err == nil {
+					c.Close()
+				}
+			}
+			if out := strings.Fields(nstest.Sh(t, ip6+" -v -x -n -L OUTPUT 1")); len(out) == 0 || out[0] == "0" {
+				t.Fatalf("no traffic went through the foreign IPv6 rule, the test proves nothing: %v", out)
+			}
+			if now := fp(); now != before6 {
+				t.Fatalf("fingerprint changed with IPv6 packet counters only: %s -> %s", before6, now)
+			}
+			nstest.Sh(t, ip6+" -R OUTPUT 2 -d ::3 -j ACCEPT")
+			if fp() == before6 {
+				t.Fatal("fingerprint did not change when an IPv6 rule was replaced by one of the same size")
 			}
 		})
 	})

@@ -110,7 +110,13 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 		whole = e.readMode == "save"
 	}
 	if whole {
-		out, err := e.r.run(ctx, nil, t.save)
+		var out []byte
+		var err error
+		if v6 && t.backend == backendLegacy && e.readMode == "" {
+			out, err = e.cachedRun(ctx, &e.v6Save, v6LegacyKey, t.save)
+		} else {
+			out, err = e.r.run(ctx, nil, t.save)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read rules: %w", err)
 		}

@@ -33,7 +33,13 @@ func (e *Enforcer) otherFinding(ctx context.Context, ws []want) (finding.Finding
 		}
 	}
 	save := deriveTool(e.oth, "iptables", "-save")
-	out, err := e.r.run(ctx, nil, save)
+	var out []byte
+	var err error
+	if other == "nf_tables" {
+		out, err = e.cachedRun(ctx, &e.othSave, nftGenKey, save)
+	} else {
+		out, err = e.r.run(ctx, nil, save)
+	}
 	if err != nil {
 		f.Status = finding.Error
 		f.Detail = fmt.Sprintf("read the %s backend: %v", other, err)
