@@ -21,23 +21,34 @@ const fingerprintMaxHash = 256 << 10
 
 // Fingerprint summarises the legacy tables of this network namespace, so
 // that the daemon's poller can tell cheaply whether anything changed and
-// reconcile only then (the legacy backend sends no change events). It
-// reads each table's shape (getsockopt IPT_SO_GET_INFO: hooks, number of
-// entries, size) for IPv4 and IPv6, and for tables up to
-// fingerprintMaxHash also the entries themselves with their packet
-// counters zeroed. On nf_tables (HasEvents) it returns an error: there,
-// events say what changed.
-func (e *Enforcer) Fingerprint() (string, error) {
+// reconcile only then (the legacy backend sends no change events). The
+// shape is each table's hooks, number of entries and size (getsockopt
+// IPT_SO_GET_INFO) for IPv4 and IPv6: a deleted, added or flushed rule
+// changes it. With deep, content is also a hash of the entries of every
+// table up to fingerprintMaxHash, with their packet counters zeroed, which
+// sees a rule replaced in place by one of the same size; it costs more
+// (the kernel allocates and maps a copy of the table's counters for every
+// IPT_SO_GET_ENTRIES), so the poller asks for it every few polls. On
+// nf_tables (HasEvents) it returns an error: there, events say what
+// changed.
+func (e *Enforcer) Fingerprint(deep bool) (shape, content string, err error) {
 	if e.HasEvents() {
-		return "", errors.New("nf_tables sends change events: nothing to poll")
+		return "", "", errors.New("nf_tables sends change events: nothing to poll")
 	}
-	h := fnv.New64a()
+	sh, ch := fnv.New64a(), fnv.New64a()
+	var entries io.Writer
+	if deep {
+		entries = ch
+	}
 	for _, v6 := range []bool{false, true} {
-		if _, err := legacyFamilyHash(v6, h); err != nil {
-			return "", err
+		if _, err := legacyFamilyHash(v6, sh, entries); err != nil {
+			return "", "", err
 		}
 	}
-	return fmt.Sprintf("%016x", h.Sum64()), nil
+	if deep {
+		content = fmt.Sprintf("%016x", ch.Sum64())
+	}
+	return fmt.Sprintf("%016x", sh.Sum64()), content, nil
 }
 
 // entryLayout is where struct ipt_entry / ip6t_entry keep next_offset and
@@ -50,11 +61,11 @@ var (
 	ipv6Entry = entryLayout{entryLen: 168, nextOff: 142, volatile: 144} // struct ip6t_ip6 is 136 bytes
 )
 
-// legacyFamilyHash writes the legacy tables of one family (IPv4 or IPv6)
-// into h. complete is false when some table was only summarised by its
-// shape (too big, or changing while read), so equal hashes do not prove
-// equal rules.
-func legacyFamilyHash(v6 bool, h io.Writer) (complete bool, err error) {
+// legacyFamilyHash writes the shape of the legacy tables of one family
+// (IPv4 or IPv6) into shape and, when entries is not nil, their rules into
+// entries. complete is false when some table's rules were not hashed (too
+// big, or changing while read), so equal hashes do not prove equal rules.
+func legacyFamilyHash(v6 bool, shape, entries io.Writer) (complete bool, err error) {
 	domain, level, names, layout := unix.AF_INET, unix.IPPROTO_IP, "/proc/thread-self/net/ip_tables_names", ipv4Entry
 	if v6 {
 		domain, level, names, layout = unix.AF_INET6, unix.IPPROTO_IPV6, "/proc/thread-self/net/ip6_tables_names", ipv6Entry
@@ -77,8 +88,8 @@ func legacyFamilyHash(v6 bool, h io.Writer) (complete bool, err error) {
 	defer unix.Close(fd)
 	complete = true
 	for _, t := range tables {
-		h.Write([]byte(t))
-		full, err := tableFingerprint(fd, level, t, layout, h)
+		shape.Write([]byte(t))
+		full, err := tableFingerprint(fd, level, t, layout, shape, entries)
 		if err != nil {
 			return false, err
 		}
@@ -87,13 +98,19 @@ func legacyFamilyHash(v6 bool, h io.Writer) (complete bool, err error) {
 	return complete, nil
 }
 
-func tableFingerprint(fd, level int, table string, layout entryLayout, h io.Writer) (bool, error) {
+// tableFingerprint writes one table's IPT_SO_GET_INFO into shape and, when
+// entries is not nil and the table is small enough, its entries without
+// their counters into entries.
+func tableFingerprint(fd, level int, table string, layout entryLayout, shape, entries io.Writer) (bool, error) {
 	info := make([]byte, iptInfoLen)
 	copy(info, table)
 	if _, err := getsockoptLevel(fd, level, iptSoGetInfo, info); err != nil {
 		return false, fmt.Errorf("get info of legacy table %s: %w", table, err)
 	}
-	h.Write(info)
+	shape.Write(info)
+	if entries == nil {
+		return false, nil
+	}
 	size := binary.NativeEndian.Uint32(info[80:])
 	if size > fingerprintMaxHash {
 		return false, nil
@@ -103,7 +120,7 @@ func tableFingerprint(fd, level int, table string, layout entryLayout, h io.Writ
 	binary.NativeEndian.PutUint32(buf[32:], size)
 	if _, err := getsockoptLevel(fd, level, iptSoGetEntries, buf); err != nil {
 		if errors.Is(err, unix.EAGAIN) {
-			h.Write([]byte("changing")) // changed between the two calls: different anyway
+			entries.Write([]byte("changing")) // changed between the two calls: different anyway
 			return false, nil
 		}
 		return false, fmt.Errorf("get entries of legacy table %s: %w", table, err)
@@ -117,7 +134,7 @@ func tableFingerprint(fd, level int, table string, layout entryLayout, h io.Writ
 		clear(blob[off+layout.volatile : off+layout.entryLen]) // comefrom and the packet/byte counters change with traffic
 		off += next
 	}
-	h.Write(blob)
+	entries.Write(blob)
 	return true, nil
 }
 

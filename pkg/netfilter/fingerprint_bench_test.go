@@ -7,17 +7,25 @@ import (
 )
 
 // BenchmarkFingerprint is the legacy poller's cost per poll_interval on a
-// compliant host.
+// compliant host: shape (every poll) and deep (every few polls).
 func BenchmarkFingerprint(b *testing.B) {
 	be := nstest.Backends[1]
-	nstest.Run(b, func() {
-		e := newNS(b, nsConfig(b, be, false))
-		e.Apply(ctx(b), false, nil)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := e.Fingerprint(); err != nil {
-				b.Fatal(err)
-			}
+	for _, deep := range []bool{false, true} {
+		name := "shape"
+		if deep {
+			name = "deep"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			nstest.Run(b, func() {
+				e := newNS(b, nsConfig(b, be, false))
+				e.Apply(ctx(b), false, nil)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, _, err := e.Fingerprint(deep); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

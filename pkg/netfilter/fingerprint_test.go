@@ -17,22 +17,36 @@ func TestFingerprint(t *testing.T) {
 		nstest.Run(t, func() {
 			e := newNS(t, nsConfig(t, b, false))
 			if b.Name == "nft" {
-				if _, err := e.Fingerprint(); err == nil {
+				if _, _, err := e.Fingerprint(true); err == nil {
 					t.Fatal("Fingerprint on nf_tables: no error; nft has events and must not be polled")
 				}
 				return
 			}
 			e.Apply(ctx(t), false, nil)
 			nstest.Sh(t, "ip link set lo up; "+b.Iptables+" -A OUTPUT -d 127.0.0.1 -p tcp -j ACCEPT; "+b.Iptables+" -A OUTPUT -d 10.0.0.1 -j ACCEPT")
+			// fp is the deep fingerprint; shape the shallow one, which
+			// must see every change of size and never a change of content
+			// alone.
 			fp := func() string {
 				t.Helper()
-				s, err := e.Fingerprint()
+				s, c, err := e.Fingerprint(true)
 				if err != nil {
 					t.Fatal(err)
 				}
+				if c == "" {
+					t.Fatal("deep fingerprint without content")
+				}
+				return s + " " + c
+			}
+			shape := func() string {
+				t.Helper()
+				s, c, err := e.Fingerprint(false)
+				if err != nil || c != "" {
+					t.Fatalf("shallow fingerprint: content %q, %v", c, err)
+				}
 				return s
 			}
-			before := fp()
+			before, beforeShape := fp(), shape()
 			if again := fp(); again != before {
 				t.Fatalf("fingerprint not stable: %s then %s", before, again)
 			}
@@ -54,10 +68,15 @@ func TestFingerprint(t *testing.T) {
 			if swapped == before {
 				t.Fatal("fingerprint did not change when a rule was replaced by one of the same size")
 			}
+			if shape() != beforeShape {
+				t.Fatal("the shape changed when a rule was replaced by one of the same size: the test does not test the content")
+			}
 			nstest.Sh(t, b.Iptables+" -t nat -D OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679")
-			deleted := fp()
-			if deleted == swapped {
+			if fp() == swapped {
 				t.Fatal("fingerprint did not change when our rule was deleted")
+			}
+			if shape() == beforeShape {
+				t.Fatal("the shape did not change when our rule was deleted")
 			}
 			// The same for IPv6 (struct ip6t_entry has its own layout).
 			ip6 := strings.Replace(b.Iptables, "iptables", "ip6tables", 1)

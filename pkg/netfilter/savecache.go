@@ -42,7 +42,7 @@ func (c *textCache) get(name string, netns uint64, key string) ([]byte, bool) {
 // stand for their content.
 func v6LegacyKey() string {
 	h := fnv.New128a()
-	complete, err := legacyFamilyHash(true, h)
+	complete, err := legacyFamilyHash(true, h, h)
 	if err != nil || !complete {
 		return ""
 	}

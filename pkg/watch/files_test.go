@@ -280,11 +280,11 @@ func TestPoll(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan Event, 1)
-	Poll(ctx, time.Millisecond, nil, out)
+	Poll(ctx, time.Millisecond, 1, nil, out)
 	for i := 0; i < 3; i++ {
 		waitFor(t, out, "tick", func(ev Event) bool { return ev.Source == SourcePoll })
 	}
-	Poll(ctx, 0, nil, out) // no-op, must not panic
+	Poll(ctx, 0, 1, nil, out) // no-op, must not panic
 }
 
 // With a probe, the poller is quiet only while the state is the one a
@@ -299,11 +299,11 @@ func TestPollProbe(t *testing.T) {
 		err   error
 		calls int
 	)
-	probe := func() (string, error) {
+	probe := func(bool) (string, string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
-		return state, err
+		return state, "", err
 	}
 	set := func(s string, e error) { mu.Lock(); state, err = s, e; mu.Unlock() }
 	ticks := func(n int) { // wait for n more probes
@@ -349,7 +349,7 @@ func TestPollProbe(t *testing.T) {
 		}
 		b.After(changed)
 	}
-	b = Poll(ctx, time.Millisecond, probe, out)
+	b = Poll(ctx, time.Millisecond, 1, probe, out)
 	// Unknown at start: events until a quiet reconcile.
 	waitFor(t, out, "baseline unknown at start", func(ev Event) bool { return ev.Source == SourcePoll })
 	reconcile("", false)
@@ -378,6 +378,72 @@ func TestPollProbe(t *testing.T) {
 	set("A", errors.New("cannot read"))
 	drain()
 	waitFor(t, out, "failing probe", func(ev Event) bool { return ev.Source == SourcePoll })
+}
+
+// A change of content that keeps the shape is seen by the deep polls
+// only (every deepEvery-th); a change of shape by any poll.
+func TestPollDeepEvery(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu             sync.Mutex
+		shape, content = "S", "C"
+		polls, deeps   int
+	)
+	const deepEvery = 4
+	probe := func(deep bool) (string, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		polls++
+		if !deep {
+			return shape, "", nil
+		}
+		deeps++
+		return shape, content, nil
+	}
+	out := make(chan Event, 64)
+	b := Poll(ctx, 2*time.Millisecond, deepEvery, probe, out)
+	waitFor(t, out, "baseline unknown at start", func(ev Event) bool { return ev.Source == SourcePoll })
+	b.Before()
+	b.After(false)
+	for len(out) > 0 {
+		<-out
+	}
+	mu.Lock()
+	deepsBefore, pollsBefore := deeps, polls
+	content = "C2" // same shape, new content
+	mu.Unlock()
+	waitFor(t, out, "content change", func(ev Event) bool { return ev.Source == SourcePoll })
+	mu.Lock()
+	gotDeeps, gotPolls := deeps-deepsBefore, polls-pollsBefore
+	mu.Unlock()
+	if gotDeeps < 1 {
+		t.Fatalf("a content change was reported without a deep poll (%d polls)", gotPolls)
+	}
+	if gotPolls > 2*deepEvery+1 {
+		t.Fatalf("a content change took %d polls to be seen, want at most about %d", gotPolls, deepEvery)
+	}
+	if deeps > polls/deepEvery+3 { // Before and After probe deep too
+		t.Fatalf("%d of %d polls were deep, want about one in %d", deeps, polls, deepEvery)
+	}
+
+	// A change of shape: seen by the next poll, deep or not.
+	b.Before()
+	b.After(false)
+	for len(out) > 0 {
+		<-out
+	}
+	mu.Lock()
+	pollsBefore = polls
+	shape = "S2"
+	mu.Unlock()
+	waitFor(t, out, "shape change", func(ev Event) bool { return ev.Source == SourcePoll })
+	mu.Lock()
+	n := polls - pollsBefore
+	mu.Unlock()
+	if n > 2 {
+		t.Fatalf("a shape change took %d polls to be seen, want 1", n)
+	}
 }
 
 // BenchmarkFilesRenameToEvent measures the time from an atomic replace of

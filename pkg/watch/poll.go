@@ -6,18 +6,34 @@ import (
 	"time"
 )
 
+// A Probe reads the state a poller watches, in two parts: the shape, cheap
+// enough to read on every poll, and the content, which may cost more and
+// is read only when deep is true ("" otherwise). On the legacy iptables
+// backend the shape is each table's size and entry count (getsockopt
+// IPT_SO_GET_INFO), the content a hash of its rules (IPT_SO_GET_ENTRIES,
+// which makes the kernel allocate and map a copy of every counter).
+type Probe func(deep bool) (shape, content string, err error)
+
+// sample is one deep probe.
+type sample struct{ shape, content string }
+
 // Baseline is what a poller compares its probe against: the state as the
 // daemon's last quiet reconcile left it. The daemon calls Before and After
-// around every reconcile, on its own goroutine.
+// around every reconcile, on its own goroutine; both probe deep.
 type Baseline struct {
-	probe func() (string, error)
+	probe Probe
 
 	mu   sync.Mutex
-	last string
+	last sample
 	ok   bool // last is a state nothing needed repairing in
 
-	pre   string // probe when the running reconcile started
+	pre   sample // probe when the running reconcile started
 	preOK bool
+}
+
+func (b *Baseline) deep() (sample, error) {
+	shape, content, err := b.probe(true)
+	return sample{shape, content}, err
 }
 
 // Before probes the state a reconcile starts from.
@@ -25,7 +41,7 @@ func (b *Baseline) Before() {
 	if b == nil || b.probe == nil {
 		return
 	}
-	v, err := b.probe()
+	v, err := b.deep()
 	b.pre, b.preOK = v, err == nil
 }
 
@@ -39,16 +55,18 @@ func (b *Baseline) After(changed bool) {
 	if b == nil || b.probe == nil {
 		return
 	}
-	v, err := b.probe()
+	v, err := b.deep()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.last, b.ok = v, !changed && err == nil && b.preOK && v == b.pre
 }
 
-func (b *Baseline) same(now string, err error) bool {
+// same tells whether a poll's probe matches the baseline; a shallow probe
+// (content "") compares the shape only.
+func (b *Baseline) same(shape, content string, err error) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return err == nil && b.ok && now == b.last
+	return err == nil && b.ok && shape == b.last.shape && (content == "" || content == b.last.content)
 }
 
 // Poll looks every interval at what sends no change events (the legacy
@@ -59,9 +77,12 @@ func (b *Baseline) same(now string, err error) bool {
 // differs from the Baseline, so that an idle host costs one cheap probe per
 // interval instead of a reconcile; while the baseline is unknown (at
 // start, after a repair) or the probe fails, it sends an Event every time.
-// A nil probe sends an Event every interval. An interval <= 0 sends
-// nothing.
-func Poll(ctx context.Context, every time.Duration, probe func() (string, error), out chan<- Event) *Baseline {
+// Every deepEvery-th poll (and every poll when deepEvery <= 1) also reads
+// the content: a change that keeps the shape (a rule replaced in place by
+// one of the same size) is seen within deepEvery intervals, any other
+// within one. A nil probe sends an Event every interval. An interval <= 0
+// sends nothing.
+func Poll(ctx context.Context, every time.Duration, deepEvery int, probe Probe, out chan<- Event) *Baseline {
 	b := &Baseline{probe: probe}
 	if every <= 0 {
 		return b
@@ -69,14 +90,14 @@ func Poll(ctx context.Context, every time.Duration, probe func() (string, error)
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				name := "every " + every.String()
 				if probe != nil {
-					if b.same(probe()) {
+					if b.same(probe(deepEvery <= 1 || n%deepEvery == 0)) {
 						continue
 					}
 					name = "changed, or not known yet (polled every " + every.String() + ")"
