@@ -156,3 +156,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Equal compares settings, not where they came from.
+func TestEqual(t *testing.T) {
+	same, err := Parse([]byte("log_level: info\n"), "a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Equal(same, Default()) {
+		t.Error("a file that repeats a default is not Equal to the defaults")
+	}
+	other, err := Parse([]byte("log_level: debug\n"), "a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Equal(other, Default()) {
+		t.Error("log_level debug is Equal to the defaults")
+	}
+}

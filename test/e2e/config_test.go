@@ -26,7 +26,7 @@ func TestPackagedPolicyIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("packaging/config.yaml does not load: %v", err)
 	}
-	if !reflect.DeepEqual(p, policy.Default()) {
+	if !policy.Equal(p, policy.Default()) {
 		t.Errorf("packaging/config.yaml differs from policy.Default():\n got %+v\nwant %+v", *p, *policy.Default())
 	}
 
