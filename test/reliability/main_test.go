@@ -29,20 +29,7 @@ import (
 // bin is the real binary, built once.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ecs-remediator-reliability")
-	if err != nil {
-		panic(err)
-	}
-	if bin, err = testbin.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &bin) }
 
 // cmdTimeout bounds every one-shot command: a hang (a FIFO read, a lock)
 // fails the test instead of blocking it.

@@ -5,10 +5,12 @@ package testbin
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"testing"
 )
 
 // Build builds ./cmd/ecs-remediator of this module into dir and returns
@@ -25,6 +27,25 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/ecs-remediator: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Main is a TestMain for the suites that run the binary: it builds it
+// once into a temporary directory, sets *bin, runs the tests and removes
+// the directory. A failed build fails the suite.
+func Main(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "ecs-remediator-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // Log collects a daemon's output while it runs; safe for concurrent use.
