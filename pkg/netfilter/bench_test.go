@@ -12,14 +12,11 @@ import (
 )
 
 // foreignRules writes a restore file with n foreign rules. "mixed" is the
-// worst case for us: half in INPUT, a quarter in nat PREROUTING (each
-// naming a destination, so the shadow scan before our appended DNAT
-// parses them all), a quarter in a user chain we never read. "docker" is
+// worst case for us (nstest.MixedRules). "docker" is
 // the usual ECS host: everything in Docker-like user chains (per-container
 // DNAT and ACCEPT rules) that we never need to read.
 func foreignRules(b *testing.B, n int, dist string) string {
 	var s strings.Builder
-	ip := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256) }
 	if dist == "docker" {
 		s.WriteString("*nat\n:DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n")
 		for i := 0; i < n/2; i++ {
@@ -31,18 +28,7 @@ func foreignRules(b *testing.B, n int, dist string) string {
 		}
 		s.WriteString("COMMIT\n")
 	} else {
-		s.WriteString("*nat\n")
-		for i := 0; i < n/4; i++ {
-			fmt.Fprintf(&s, "-A PREROUTING -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 10.0.0.1:80\n", ip(i), i%60000+1)
-		}
-		s.WriteString("COMMIT\n*filter\n:FOO - [0:0]\n")
-		for i := 0; i < n/2; i++ {
-			fmt.Fprintf(&s, "-A INPUT -s %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", ip(i), i%60000+1)
-		}
-		for i := 0; i < n-n/2-n/4; i++ {
-			fmt.Fprintf(&s, "-A FOO -s %s/32 -j RETURN\n", ip(i))
-		}
-		s.WriteString("COMMIT\n")
+		s.WriteString(nstest.MixedRules(n))
 	}
 	p := filepath.Join(b.TempDir(), "foreign.rules")
 	if err := os.WriteFile(p, []byte(s.String()), 0o644); err != nil {

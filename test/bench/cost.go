@@ -6,32 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
 // foreignRules writes a restore file with n foreign rules in the "mixed"
-// distribution of pkg/netfilter/bench_test.go, the worst case for us: half
-// in INPUT, a quarter in nat PREROUTING (each naming a destination, so the
-// shadow scan before our DNAT parses them all), a quarter in a user chain
-// we never read.
+// distribution (nstest.MixedRules), the one the package benchmarks use.
 func foreignRules(dir string, n int) (string, error) {
-	var s strings.Builder
-	ip := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256) }
-	s.WriteString("*nat\n")
-	for i := 0; i < n/4; i++ {
-		fmt.Fprintf(&s, "-A PREROUTING -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 10.0.0.1:80\n", ip(i), i%60000+1)
-	}
-	s.WriteString("COMMIT\n*filter\n:FOO - [0:0]\n")
-	for i := 0; i < n/2; i++ {
-		fmt.Fprintf(&s, "-A INPUT -s %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", ip(i), i%60000+1)
-	}
-	for i := 0; i < n-n/2-n/4; i++ {
-		fmt.Fprintf(&s, "-A FOO -s %s/32 -j RETURN\n", ip(i))
-	}
-	s.WriteString("COMMIT\n")
 	p := filepath.Join(dir, "foreign.rules")
-	return p, os.WriteFile(p, []byte(s.String()), 0o644)
+	return p, os.WriteFile(p, []byte(nstest.MixedRules(n)), 0o644)
 }
 
 // costResult is the reconcile cost on one backend at one ruleset size.
