@@ -28,9 +28,13 @@ test: lint build ## everything CI runs: lint, unit and namespace tests (as root)
 test-unit: ## the quick tests only (no root needed; namespace tests skip)
 	$(GO) test -count=1 -short ./...
 
-lint: ## gofmt and go vet
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+
+lint: ## gofmt, go vet and staticcheck (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2)
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@test -x $(STATICCHECK) || { echo "staticcheck is not installed: go install honnef.co/go/tools/cmd/staticcheck@v0.8.2"; exit 1; }
+	$(STATICCHECK) ./...
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s); a finding prints its input
 	GO=$(GO) FUZZTIME=$(FUZZTIME) test/fuzz.sh

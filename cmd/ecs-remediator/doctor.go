@@ -133,9 +133,9 @@ func fromFindings(fs []finding.Finding) []doctor.Result {
 	for _, f := range fs {
 		r := doctor.Result{Item: f.Item, Detail: f.Detail, Fix: f.Fix}
 		switch {
-		case f.Status != finding.OK:
+		case f.Status == finding.Drift || f.Status == finding.Error:
 			r.Status = doctor.Fail
-		case f.Warning:
+		case f.Warned():
 			r.Status = doctor.Warn
 		default:
 			r.Status = doctor.OK

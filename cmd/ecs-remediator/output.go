@@ -25,7 +25,7 @@ func writeJSON(w io.Writer, v any) error {
 // displayStatus is what the human table shows: warnings stand out even
 // though they do not make a host non-compliant.
 func displayStatus(f finding.Finding) string {
-	if f.Status == finding.OK && f.Warning {
+	if f.Warned() {
 		return "warn"
 	}
 	return string(f.Status)
@@ -41,7 +41,7 @@ func writeTable(w io.Writer, fs []finding.Finding) {
 		st := displayStatus(f)
 		counts[st]++
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", st, f.Item, oneLine(f.Detail))
-		if f.Fix != "" && (f.Status != finding.OK || f.Warning) {
+		if f.Fix != "" && f.Status != finding.OK {
 			fmt.Fprintf(tw, "\t  fix:\t%s\n", oneLine(f.Fix))
 		}
 	}

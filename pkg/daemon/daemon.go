@@ -93,7 +93,6 @@ type loop struct {
 	fights     *fights
 	errs       map[string]string // item -> detail of a repair that is impossible
 	repairs    int
-	restarts   int
 	lastRun    time.Time
 	compliant  bool
 	pending    bool

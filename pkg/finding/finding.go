@@ -10,6 +10,7 @@ type Status string
 
 const (
 	OK    Status = "ok"    // the item is as the policy wants it
+	Warn  Status = "warn"  // compliant with the policy, but risky or undecidable: says why
 	Drift Status = "drift" // the item differs and apply can repair it
 	Error Status = "error" // the item could not be observed or repaired
 )
@@ -21,11 +22,19 @@ type Finding struct {
 	Status Status `json:"status"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix"`
-	// Warning marks an item that is compliant with the policy but risky
-	// (for example the localhost guard turned off by policy). It never makes
-	// a host non-compliant; the human table shows it as "warn".
-	Warning bool `json:"warning,omitempty"`
 }
+
+// Warn marks an ok finding as a warning: compliant with the policy but
+// risky (for example the localhost guard turned off by policy). A warning
+// never makes a host non-compliant; a drift or error stays what it is.
+func (f *Finding) Warn() {
+	if f.Status == OK {
+		f.Status = Warn
+	}
+}
+
+// Warned reports whether the finding is a warning.
+func (f Finding) Warned() bool { return f.Status == Warn }
 
 // Change is one repair: what drifted, what was done and why. The reconciler
 // logs one line per Change and the daemon uses the flags to decide whether
@@ -47,7 +56,7 @@ type Change struct {
 // Compliant reports whether no finding is drift or error.
 func Compliant(fs []Finding) bool {
 	for _, f := range fs {
-		if f.Status != OK {
+		if f.Status != OK && f.Status != Warn {
 			return false
 		}
 	}

@@ -106,7 +106,7 @@ func itemStates(findings []finding.Finding) map[string]bool {
 		}
 		item := label(f.Item)
 		ok, seen := states[item]
-		states[item] = (ok || !seen) && f.Status == finding.OK
+		states[item] = (ok || !seen) && (f.Status == finding.OK || f.Status == finding.Warn)
 	}
 	return states
 }

@@ -17,7 +17,7 @@ func TestItemStates(t *testing.T) {
 		{"ok", []finding.Finding{f("a", finding.OK)}, map[string]bool{"a": true}},
 		{"drift", []finding.Finding{f("a", finding.Drift)}, map[string]bool{"a": false}},
 		{"error", []finding.Finding{f("a", finding.Error)}, map[string]bool{"a": false}},
-		{"warning is compliant", []finding.Finding{{Item: "a", Status: finding.OK, Warning: true}}, map[string]bool{"a": true}},
+		{"warning is compliant", []finding.Finding{{Item: "a", Status: finding.Warn}}, map[string]bool{"a": true}},
 		{"ok then drift", []finding.Finding{f("a", finding.OK), f("a", finding.Drift)}, map[string]bool{"a": false}},
 		{"drift then ok", []finding.Finding{f("a", finding.Drift), f("a", finding.OK)}, map[string]bool{"a": false}},
 		{"two items", []finding.Finding{f("a", finding.OK), f("b", finding.Error)}, map[string]bool{"a": true, "b": false}},

@@ -19,7 +19,7 @@ func TestWriteTextGolden(t *testing.T) {
 		f("ecs_config.ECS_ENABLE_TASK_IAM_ROLE", finding.OK),
 		f("ecs_config.ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", finding.Drift),
 		f("ecs_config.NO_PROXY", finding.OK),
-		{Item: "network.localhost_guard", Status: finding.OK, Warning: true},
+		{Item: "network.localhost_guard", Status: finding.Warn},
 		f("network.credentials_dnat", finding.Error),
 		f("sysctl.route_localnet", finding.OK),
 	}

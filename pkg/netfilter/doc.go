@@ -37,7 +37,7 @@
 // Instead, when a foreign rule above one of our DROP rules may let the
 // same packets through (ACCEPT, RETURN, a jump, on overlapping protocol,
 // addresses, interface, port and conntrack state), the item is reported
-// with Warning=true naming that rule. The one order we do repair is
+// with status warn naming that rule. The one order we do repair is
 // between our own rules: the docker0 ACCEPT must precede the introspection
 // DROP or it never matches.
 //
@@ -65,6 +65,6 @@
 // (declaring DOCKER-USER only for the IMDS rule), extra copies of our
 // rules are removed, every other byte is kept. A missing file is created
 // with *nat and *filter sections holding only our rules. Docker-managed
-// chains or rules found in the file are reported (Warning) and never added
+// chains or rules found in the file are reported (warn) and never added
 // by us. The file is replaced atomically, only when its content changes.
 package netfilter

@@ -97,7 +97,7 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 	f := finding.Finding{Item: item, Status: finding.OK}
 	switch {
 	case item == ItemLocalhostGuard && !e.c.LocalhostGuard:
-		f.Warning = true
+		f.Warn()
 		f.Detail = "localhost guard not enforced by policy: while net.ipv4.conf.all.route_localnet=1, every service bound to 127.0.0.1 is reachable from the network"
 		f.Fix = "enable network.localhost_guard in the policy (ecs-init adds the same rule unless ECS_SKIP_LOCALHOST_TRAFFIC_FILTER=true)"
 		return f, true
@@ -155,7 +155,7 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 	}
 	f.Detail = strings.Join(details, "; ")
 	if len(warns) > 0 {
-		f.Warning = true
+		f.Warn()
 		f.Detail += "; warning: " + strings.Join(warns, "; ")
 	}
 	switch {

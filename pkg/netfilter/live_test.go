@@ -124,10 +124,10 @@ func TestApplyKeepsForeignRules(t *testing.T) {
 			}
 			// The look-alike ACCEPT for 51678 above our DROP is reported,
 			// not moved.
-			if f := findingOf(fs, ItemIntrospectionBlock); !f.Warning || !strings.Contains(f.Detail, "--dport 51678 -j ACCEPT") {
+			if f := findingOf(fs, ItemIntrospectionBlock); !f.Warned() || !strings.Contains(f.Detail, "--dport 51678 -j ACCEPT") {
 				t.Errorf("introspection: want a warning naming the foreign ACCEPT: %+v", f)
 			}
-			if f := findingOf(fs, ItemIMDSBlock); f.Warning {
+			if f := findingOf(fs, ItemIMDSBlock); f.Warned() {
 				t.Errorf("imds: FORWARD jumps to DOCKER-USER and the rule is first: %+v", f)
 			}
 			if got := nstest.Sh(t, b.Iptables+" -S DOCKER-USER"); !strings.HasPrefix(got, "-N DOCKER-USER\n-A DOCKER-USER -d 169.254.169.254/32 -i docker+ -j DROP\n") {
@@ -236,7 +236,7 @@ func TestIMDSBlock(t *testing.T) {
 			e := newNS(t, c)
 			fs, cs := e.Apply(ctx(t), false, nil)
 			f := findingOf(fs, ItemIMDSBlock)
-			if f.Status != finding.OK || !f.Warning || !strings.Contains(f.Detail, "FORWARD does not jump to DOCKER-USER") {
+			if f.Status != finding.Warn || !strings.Contains(f.Detail, "FORWARD does not jump to DOCKER-USER") {
 				t.Errorf("no Docker: %+v", f)
 			}
 			if len(cs) != 1 || !strings.Contains(cs[0].Reason, "chain DOCKER-USER created") {
@@ -245,7 +245,7 @@ func TestIMDSBlock(t *testing.T) {
 			// Docker starts: its jump appears, our rule stays first
 			nstest.Sh(t, b.Iptables+" -A DOCKER-USER -j RETURN; "+b.Iptables+" -I FORWARD -j DOCKER-USER")
 			fs, cs = e.Apply(ctx(t), false, nil)
-			if f := findingOf(fs, ItemIMDSBlock); f.Status != finding.OK || f.Warning || len(cs) != 0 {
+			if f := findingOf(fs, ItemIMDSBlock); f.Status != finding.OK || len(cs) != 0 {
 				t.Errorf("with Docker: %+v %+v", f, cs)
 			}
 		})
@@ -262,7 +262,7 @@ func TestOtherBackend(t *testing.T) {
 				c := nsConfig(t, b, false)
 				e := newNS(t, c)
 				f := findingOf(e.Check(ctx(t)), ItemOtherBackend)
-				if f.Status != finding.OK || f.Warning {
+				if f.Status != finding.OK {
 					t.Errorf("clean other backend: %+v", f)
 				}
 				if b.Name == "nft" {
@@ -274,12 +274,12 @@ func TestOtherBackend(t *testing.T) {
 				fs, _ := e.Apply(ctx(t), false, nil)
 				f = findingOf(fs, ItemOtherBackend)
 				wantFix := other.Iptables + " -t nat -D PREROUTING -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
-				if f.Status != finding.OK || !f.Warning || f.Fix != wantFix {
+				if f.Status != finding.Warn || f.Fix != wantFix {
 					t.Errorf("rule in %s: %+v\nwant fix %q", other.Name, f, wantFix)
 				}
 				// apply left it alone; the fix removes it
 				nstest.Sh(t, f.Fix)
-				if f := findingOf(e.Check(ctx(t)), ItemOtherBackend); f.Warning {
+				if f := findingOf(e.Check(ctx(t)), ItemOtherBackend); f.Warned() {
 					t.Errorf("after the fix: %+v", f)
 				}
 			})
@@ -294,7 +294,7 @@ func TestPolicyOff(t *testing.T) {
 			c.LocalhostGuard, c.BlockIntrospection = false, false
 			e := newNS(t, c)
 			fs, _ := e.Apply(ctx(t), false, nil)
-			if f := findingOf(fs, ItemLocalhostGuard); f.Status != finding.OK || !f.Warning || !strings.Contains(f.Detail, "127.0.0.1 is reachable from the network") {
+			if f := findingOf(fs, ItemLocalhostGuard); f.Status != finding.Warn || !strings.Contains(f.Detail, "127.0.0.1 is reachable from the network") {
 				t.Errorf("guard off: %+v", f)
 			}
 			if f := findingOf(fs, ItemIntrospectionBlock); f.Status != finding.OK || !strings.Contains(f.Detail, "not enforced") {

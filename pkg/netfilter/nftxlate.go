@@ -55,12 +55,11 @@ var ctStateBits = []struct {
 var protoNames = map[byte]string{1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
 
 type nlReg struct {
-	kind     byte // 'p' payload, 'm' meta
-	base     uint32
-	off, ln  uint32
-	key      uint32
-	mask     []byte
-	complete bool
+	kind    byte // 'p' payload, 'm' meta
+	base    uint32
+	off, ln uint32
+	key     uint32
+	mask    []byte
 }
 
 func nftText(exprs []byte, v6 bool) nftRule {

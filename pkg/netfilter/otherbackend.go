@@ -74,7 +74,7 @@ func (e *Enforcer) otherFinding(ctx context.Context, ws []want) (finding.Finding
 		f.Detail = "no rules for " + credentialsAddr + " or ours in the " + other + " backend"
 		return f, true
 	}
-	f.Warning = true
+	f.Warn()
 	f.Detail = fmt.Sprintf("%d rule(s) for %s or ours in the %s backend, which ecs-remediator does not manage (%s uses %s): %s",
 		len(found), credentialsAddr, other, e.v4.cmd, e.v4.backend, strings.Join(found, "; "))
 	f.Fix = strings.Join(fixes, "; ")

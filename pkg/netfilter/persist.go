@@ -21,7 +21,7 @@ func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]findi
 		// (it starts before ecs.service); a saved ruleset only has them in
 		// place earlier. A warning keeps a host without either package
 		// compliant while saying what is missing.
-		return []finding.Finding{{Item: ItemPersistIptables, Status: finding.OK, Warning: true,
+		return []finding.Finding{{Item: ItemPersistIptables, Status: finding.Warn,
 			Detail: e.c.PersistErr.Error() + " — nothing restores the rules at boot until ecs-remediator starts",
 			Fix:    "install iptables-services (Amazon Linux, RHEL: dnf install -y iptables-services; systemctl enable iptables.service) or iptables-persistent (Debian, Ubuntu), or set persist.iptables to a path or off"}}, nil
 	}
@@ -88,7 +88,7 @@ func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]findi
 		}
 	}
 	if len(res.docker) > 0 {
-		f.Warning = true
+		f.Warn()
 		f.Detail += fmt.Sprintf("; it also holds Docker-managed chains or rules (lines %s): restoring them at boot freezes Docker's per-container rules of the moment they were saved", joinInts(res.docker))
 		if f.Fix != "" {
 			f.Fix += "; "

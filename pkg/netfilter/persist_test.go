@@ -41,7 +41,7 @@ func TestPersistApply(t *testing.T) {
 		t.Fatalf("created file: %v %v", fi, err)
 	}
 	// restore service not enabled -> warning; enabled -> ok
-	if fs[1].Item != ItemPersistService || !fs[1].Warning || fs[1].Fix != "systemctl enable iptables.service" {
+	if fs[1].Item != ItemPersistService || !fs[1].Warned() || fs[1].Fix != "systemctl enable iptables.service" {
 		t.Errorf("service not enabled: %+v", fs[1])
 	}
 	if err := os.MkdirAll(filepath.Join(sd, "basic.target.wants"), 0o755); err != nil {
@@ -54,7 +54,7 @@ func TestPersistApply(t *testing.T) {
 	before, _ := os.ReadFile(path)
 	st1, _ := os.Stat(path)
 	fs, cs = e.persist(ws, true, false, nil)
-	if len(cs) != 0 || fs[0].Status != finding.OK || fs[1].Warning {
+	if len(cs) != 0 || fs[0].Status != finding.OK || fs[1].Warned() {
 		t.Errorf("second apply: %+v %+v", fs, cs)
 	}
 	after, _ := os.ReadFile(path)
@@ -69,7 +69,7 @@ func TestPersistApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs, _ = e.persist(ws, true, false, nil)
-	if !fs[0].Warning || !strings.Contains(fs[0].Detail, "Docker-managed") || !strings.Contains(fs[0].Fix, "delete those lines") {
+	if !fs[0].Warned() || !strings.Contains(fs[0].Detail, "Docker-managed") || !strings.Contains(fs[0].Fix, "delete those lines") {
 		t.Errorf("docker file: %+v", fs[0])
 	}
 
@@ -77,7 +77,7 @@ func TestPersistApply(t *testing.T) {
 	// the rules itself at boot)
 	e.c.PersistErr = errors.New("persist.iptables auto: nothing found")
 	fs, _ = e.persist(ws, true, false, nil)
-	if len(fs) != 1 || fs[0].Status != finding.OK || !fs[0].Warning || !strings.Contains(fs[0].Fix, "iptables-services") {
+	if len(fs) != 1 || fs[0].Status != finding.Warn || !strings.Contains(fs[0].Fix, "iptables-services") {
 		t.Errorf("PersistErr: %+v", fs)
 	}
 }

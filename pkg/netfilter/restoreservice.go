@@ -14,7 +14,7 @@ import (
 func (e *Enforcer) serviceFinding(t Target) finding.Finding {
 	f := finding.Finding{Item: ItemPersistService, Status: finding.OK}
 	if t.Service == "" {
-		f.Warning = true
+		f.Warn()
 		f.Detail = "no known unit restores " + t.Path + " at boot"
 		f.Fix = "make sure something runs iptables-restore " + t.Path + " at boot (or use /etc/sysconfig/iptables with iptables-services, /etc/iptables/rules.v4 with iptables-persistent)"
 		return f
@@ -28,7 +28,7 @@ func (e *Enforcer) serviceFinding(t Target) finding.Finding {
 			}
 		}
 	}
-	f.Warning = true
+	f.Warn()
 	f.Detail = t.Service + " is not enabled (no link in " + filepath.Join(e.c.SystemdDir, "*.wants") + "): " + t.Path + " is not restored at boot"
 	f.Fix = "systemctl enable " + t.Service
 	return f

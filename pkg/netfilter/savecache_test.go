@@ -100,7 +100,7 @@ func TestSaveCacheLegacy(t *testing.T) {
 		// A rule for 169.254.170.2 in the nf_tables backend: seen at once.
 		nstest.Sh(t, "iptables-nft -t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679")
 		f := findingOf(check("after an nft rule"), ItemOtherBackend)
-		if !f.Warning || !strings.Contains(f.Detail, "169.254.170.2") {
+		if !f.Warned() || !strings.Contains(f.Detail, "169.254.170.2") {
 			t.Fatalf("a rule in the other backend was not reported: %+v", f)
 		}
 		if othRuns() != 2 {

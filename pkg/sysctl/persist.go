@@ -79,7 +79,7 @@ func (e *Enforcer) observePersist() persist {
 		p.f.Status = finding.OK
 		p.f.Detail = fmt.Sprintf("%s line %d sets %s at boot", path, i+1, PersistLine)
 		if override != "" {
-			p.f.Warning = true
+			p.f.Warn()
 			p.f.Detail += "; but " + override
 			p.f.Fix = "remove or change that line, so route_localnet stays 1 after a reboot"
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -170,17 +169,6 @@ func (d *daemon) Stop() {
 		d.cmd.Process.Kill()
 		<-done
 	}
-}
-
-var actionRE = regexp.MustCompile(`"action": ?"([a-z-]+)"`)
-
-// actions counts the daemon's log lines per action field.
-func (d *daemon) actions() map[string]int {
-	m := map[string]int{}
-	for _, x := range actionRE.FindAllStringSubmatch(d.logs.String(), -1) {
-		m[x[1]]++
-	}
-	return m
 }
 
 // snapshot is what the bench reads from the daemon's /metrics.

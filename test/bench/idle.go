@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 )
 
@@ -18,6 +19,8 @@ type idleResult struct {
 // settle is how long a fresh daemon is left before a window opens, so that
 // its start (first reconcile, first metrics write) is not counted.
 const settle = 3 * time.Second
+
+var actionRE = regexp.MustCompile(`"action": ?"([a-z-]+)"`)
 
 func measureIdle(d *daemon, dur time.Duration) (*idleResult, error) {
 	time.Sleep(settle)

@@ -232,10 +232,9 @@ func run(o options) error {
 
 // observerResult is what one observation costs.
 type observerResult struct {
-	b              backend
-	probe, checkC  sample // one kernel read of the rules; one iptables -C
-	file           sample // one read of ecs.config
-	probeAlgorithm string
+	b             backend
+	probe, checkC sample // one kernel read of the rules; one iptables -C
+	file          sample // one read of ecs.config
 }
 
 func observerCost(root string, b backend) (*observerResult, error) {

@@ -75,8 +75,6 @@ type hostileCase struct {
 	name string
 	make func(t *testing.T, h host)
 	want []string
-	// named is the path the message must name (ecs.config when "").
-	named func(h host) string
 }
 
 func hostileCases() []hostileCase {
