@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names, a contract documented in README.md ("Metrics"). Alerts and
+// Metric names, a contract documented in docs/fleet.md ("Continuously: Prometheus metrics"). Alerts and
 // dashboards depend on them: never rename one.
 const (
 	NameItemCompliant     = "ecs_remediator_item_compliant"
