@@ -1,34 +1,24 @@
 package doctor
 
-// Status is the verdict on one item. The four values are a contract of
-// `doctor --json`.
-type Status string
+import "github.com/ecs-remediator/ecs-remediator/pkg/finding"
 
-const (
-	OK   Status = "ok"   // works
-	Warn Status = "warn" // works, but something is risky or incomplete
-	Fail Status = "fail" // broken: tasks or the agent will not get credentials
-	Skip Status = "skip" // could not be checked here; Detail says why
+// Status and Result are the findings vocabulary of pkg/finding: doctor's
+// four statuses (ok, warn, fail, skip) are a contract of `doctor --json`.
+type (
+	Status = finding.Status
+	Result = finding.Result
 )
 
-// Result is one line of doctor's report.
-type Result struct {
-	Item   string `json:"item"`   // stable id, see the package documentation
-	Status Status `json:"status"` // ok, warn, fail or skip
-	Detail string `json:"detail"` // what was seen
-	Fix    string `json:"fix"`    // what to do ("" when ok)
-}
+const (
+	OK   = finding.OK   // works
+	Warn = finding.Warn // works, but something is risky or incomplete
+	Fail = finding.Fail // broken: tasks or the agent will not get credentials
+	Skip = finding.Skip // could not be checked here; Detail says why
+)
 
 // Failed reports whether any result is a failure. Warnings and skips are
 // not failures.
-func Failed(rs []Result) bool {
-	for _, r := range rs {
-		if r.Status == Fail {
-			return true
-		}
-	}
-	return false
-}
+func Failed(rs []Result) bool { return finding.Failed(rs) }
 
 // Item ids. They are documented in the package comment and must not change.
 const (

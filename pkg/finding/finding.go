@@ -4,8 +4,9 @@
 // of the project, so every other package may use it.
 package finding
 
-// Status is the state of one item. The three values are a contract of
-// `check --json`.
+// Status is the state of one item. check's values (ok, warn, drift,
+// error) are a contract of `check --json`; doctor's (ok, warn, fail, skip)
+// of `doctor --json` and `lint-trust-policy --json`.
 type Status string
 
 const (
@@ -13,7 +14,32 @@ const (
 	Warn  Status = "warn"  // compliant with the policy, but risky or undecidable: says why
 	Drift Status = "drift" // the item differs and apply can repair it
 	Error Status = "error" // the item could not be observed or repaired
+
+	// A diagnosis (doctor, lint-trust-policy) cannot repair, so it says
+	// fail and skip instead of drift and error.
+	Fail Status = "fail" // broken: tasks or the agent will not get credentials
+	Skip Status = "skip" // could not be checked here; Detail says why
 )
+
+// Result is one line of a diagnosis (doctor, lint-trust-policy): ok, warn,
+// fail or skip.
+type Result struct {
+	Item   string `json:"item"`   // stable id
+	Status Status `json:"status"` // ok, warn, fail or skip
+	Detail string `json:"detail"` // what was seen
+	Fix    string `json:"fix"`    // what to do ("" when ok)
+}
+
+// Failed reports whether any result is a failure. Warnings and skips are
+// not failures.
+func Failed(rs []Result) bool {
+	for _, r := range rs {
+		if r.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
 
 // Finding is one line of check's report. Item ids are stable and documented
 // in README.md ("Findings").

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
 
 // Purpose is what the role is for.
@@ -17,11 +17,11 @@ const (
 	CrossAccount Purpose = "cross-account" // a role a task role assumes: the source role ARN as AWS principal
 )
 
-// Result and Status are doctor's vocabulary, so the CLI prints lint
-// results like doctor results.
+// Result and Status are the diagnosis vocabulary of pkg/finding (as doctor
+// speaks it), so the CLI prints lint results like doctor results.
 type (
-	Result = doctor.Result
-	Status = doctor.Status
+	Result = finding.Result
+	Status = finding.Status
 )
 
 // Result item ids, documented in the package comment.
@@ -137,17 +137,17 @@ func judge(pol *policy, t target) []Result {
 		rs = append(rs, accountResult(t, f))
 	}
 	if len(f.notPrincipal) > 0 {
-		rs = append(rs, Result{Item: ItemNotPrincipal, Status: doctor.Warn,
+		rs = append(rs, Result{Item: ItemNotPrincipal, Status: finding.Warn,
 			Detail: names(f.notPrincipal) + " allow(s) with NotPrincipal: not counted as granting (IAM discourages NotPrincipal with Allow)",
 			Fix:    "name who may assume the role with Principal instead, e.g. " + statementJSON(t)})
 	}
 	if len(f.notAction) > 0 {
-		rs = append(rs, Result{Item: ItemNotAction, Status: doctor.Warn,
+		rs = append(rs, Result{Item: ItemNotAction, Status: finding.Warn,
 			Detail: names(f.notAction) + " allow(s) with NotAction, i.e. every action but those listed: not counted as granting",
 			Fix:    "list the action instead: \"Action\": \"sts:AssumeRole\""})
 	}
 	if len(f.resource) > 0 {
-		rs = append(rs, Result{Item: ItemResource, Status: doctor.Warn,
+		rs = append(rs, Result{Item: ItemResource, Status: finding.Warn,
 			Detail: names(f.resource) + " has Resource or NotResource: IAM refuses them in a trust policy (MalformedPolicyDocument: Has prohibited field Resource)",
 			Fix:    "remove Resource/NotResource from the trust policy; the role itself is the resource"})
 	}
@@ -186,12 +186,12 @@ func assumeRoleResult(pol *policy, t target, f findings) Result {
 	}
 	switch {
 	case len(hardDeny) > 0:
-		r.Status = doctor.Fail
+		r.Status = finding.Fail
 		r.Detail = fmt.Sprintf("%s denies %s to %s%s; an explicit Deny wins over any Allow", names(hardDeny), assumeRole, t, from)
 		r.Fix = fmt.Sprintf("remove %s from %s (or narrow that Deny so it does not match %s)", assumeRole, names(hardDeny), t)
 		return r
 	case len(f.grants) == 0:
-		r.Status = doctor.Fail
+		r.Status = finding.Fail
 		r.Detail = fmt.Sprintf("no Allow statement lets %s perform %s%s", t, assumeRole, from)
 		if hints := failHints(t, f); hints != "" {
 			r.Detail += ": " + hints
@@ -209,12 +209,12 @@ func assumeRoleResult(pol *policy, t target, f findings) Result {
 	}
 	r.Detail = fmt.Sprintf("%s allows %s to %s%s%s", g.s.name(), t, assumeRole, how, from)
 	if len(softDeny) > 0 {
-		r.Status = doctor.Warn
+		r.Status = finding.Warn
 		r.Detail += fmt.Sprintf("; but %s denies it when its Condition holds (%s)", names(softDeny), strings.Join(softDeny[0].conditions, ", "))
 		r.Fix = "check that the Deny's conditions never hold for " + t.String() + ", or remove it"
 		return r
 	}
-	r.Status = doctor.OK
+	r.Status = finding.OK
 	if t.purpose == CrossAccount {
 		r.Detail += "; also needed: the source role's permissions allow sts:AssumeRole on this role's ARN, and inside the task a profile with role_arn = THIS_ROLE_ARN and credential_source = EcsContainer"
 	}
@@ -259,11 +259,11 @@ func failHints(t target, f findings) string {
 func wildcardResult(t target, f findings) Result {
 	r := Result{Item: ItemWildcardPrincipal}
 	if len(f.wildcardAllows) == 0 {
-		r.Status = doctor.OK
+		r.Status = finding.OK
 		r.Detail = `no Allow statement lets any principal ("*") assume the role`
 		return r
 	}
-	r.Status = doctor.Warn
+	r.Status = finding.Warn
 	r.Detail = fmt.Sprintf(`%s lets any principal ("*") %s: anyone who can reach STS may assume the role`, names(f.wildcardAllows), assumeRole)
 	var conds []string
 	for _, s := range f.wildcardAllows {
@@ -277,7 +277,7 @@ func wildcardResult(t target, f findings) Result {
 }
 
 func conditionsResult(t target, f findings) Result {
-	r := Result{Item: ItemConditions, Status: doctor.OK}
+	r := Result{Item: ItemConditions, Status: finding.OK}
 	if len(f.grants) == 0 {
 		r.Detail = "no statement grants " + assumeRole + " to " + t.String() + ", so no Condition applies"
 		return r
@@ -317,16 +317,16 @@ func conditionsResult(t target, f findings) Result {
 func accountResult(t target, f findings) Result {
 	r := Result{Item: ItemAccountPrincipal}
 	if len(f.grants) == 0 || f.grants[0].kind == wildcard {
-		r.Status = doctor.Skip
+		r.Status = finding.Skip
 		r.Detail = "no statement names the source role or its account"
 		return r
 	}
 	if f.grants[0].kind == exact {
-		r.Status = doctor.OK
+		r.Status = finding.OK
 		r.Detail = "the source role is named by its ARN " + t.roleARN
 		return r
 	}
-	r.Status = doctor.Warn
+	r.Status = finding.Warn
 	r.Detail = fmt.Sprintf("the policy trusts account %s as a whole (arn:%s:iam::%s:root or the bare account id): every principal of that account whose own permissions allow sts:AssumeRole on this role can assume it", t.accountID, t.partition, t.accountID)
 	r.Fix = "trust only the task role: " + statementJSON(t)
 	return r

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
 
 const srcRole = "arn:aws:iam::111122223333:role/my-task-role"
@@ -30,12 +30,12 @@ func byItem(rs []Result) map[string]Result {
 }
 
 type expectation struct {
-	status doctor.Status
+	status finding.Status
 	has    []string // substrings of Detail + " | " + Fix
 }
 
 func TestLint(t *testing.T) {
-	ok, warn, fail, skip := doctor.OK, doctor.Warn, doctor.Fail, doctor.Skip
+	ok, warn, fail, skip := finding.OK, finding.Warn, finding.Fail, finding.Skip
 	for _, tc := range []struct {
 		file    string
 		purpose Purpose
@@ -148,7 +148,7 @@ func TestLint(t *testing.T) {
 				}
 			}
 			for _, r := range rs {
-				if r.Detail == "" || (r.Fix == "") != (r.Status == doctor.OK || r.Status == doctor.Skip) {
+				if r.Detail == "" || (r.Fix == "") != (r.Status == finding.OK || r.Status == finding.Skip) {
 					t.Errorf("%s: status %s, detail %q, fix %q", r.Item, r.Status, r.Detail, r.Fix)
 				}
 			}
