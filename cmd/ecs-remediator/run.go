@@ -58,13 +58,9 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 
-	listen := p.Metrics.Listen
-	if listen == "off" {
-		listen = ""
-	}
 	mx := metrics.New(metrics.Config{
-		Textfile: metrics.ResolveTextfile(p.Metrics.Textfile, policy.DefaultTextfile),
-		Listen:   listen, Version: version, Commit: commit,
+		Textfile: metrics.ResolveTextfile(policy.Resolve(p.Metrics.Textfile), policy.DefaultTextfile),
+		Listen:   policy.Resolve(p.Metrics.Listen), Version: version, Commit: commit,
 	})
 	go func() {
 		if err := mx.Serve(ctx); err != nil {

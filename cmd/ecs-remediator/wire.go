@@ -37,10 +37,7 @@ type wired struct {
 func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 	w := &wired{}
 	var es []reconcile.Enforcer
-	base := p.ECSConfigBase
-	if base == "off" {
-		base = ""
-	}
+	base := policy.Resolve(p.ECSConfigBase)
 	w.watched = append(w.watched, p.ECSConfig)
 	if base != "" {
 		w.watched = append(w.watched, base)
@@ -54,7 +51,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		NoProxy:                p.NoProxy == policy.Auto,
 		Extra:                  p.ExtraSettings,
 	}))
-	if p.Agent.ProxyDropin == policy.Auto && p.Agent.ProxyDropinDir != "" && p.Agent.ProxyDropinDir != "off" {
+	if p.Agent.ProxyDropin == policy.Auto && policy.Resolve(p.Agent.ProxyDropinDir) != "" {
 		w.watched = append(w.watched, filepath.Join(p.Agent.ProxyDropinDir, "*.conf"))
 		es = append(es, dropin.New(dropin.Config{Dir: p.Agent.ProxyDropinDir, Enabled: true}))
 	}
@@ -71,7 +68,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			SysClassNet:        "/sys/class/net",
 			SystemdDir:         p.Persist.SystemdDir,
 		}
-		if p.Persist.Iptables != "off" {
+		if policy.Resolve(p.Persist.Iptables) != "" {
 			var cands []netfilter.Target
 			for _, c := range p.Persist.AutoCandidates {
 				cands = append(cands, netfilter.Target{Path: c.Path, Service: c.Service})
@@ -94,10 +91,8 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		w.nf = nf
 	}
 	if p.Network.Mode == policy.Enforce && p.Network.RouteLocalnet == policy.Enforce {
-		persist := p.Persist.Sysctl
-		if persist == "off" {
-			persist = ""
-		} else {
+		persist := policy.Resolve(p.Persist.Sysctl)
+		if persist != "" {
 			w.watched = append(w.watched, persist)
 		}
 		es = append(es, sysctl.New(sysctl.Config{

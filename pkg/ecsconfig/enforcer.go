@@ -19,7 +19,7 @@ type Config struct {
 	// only file this package writes.
 	Path string
 	// BasePath is read first and overridden by Path
-	// (/var/lib/ecs/ecs.config); "" or "off" means none. Never written.
+	// (/var/lib/ecs/ecs.config); "" means none. Never written.
 	BasePath string
 	// BackupPath receives a copy of Path before its first change; ""
 	// means no backup.
@@ -40,9 +40,6 @@ type Enforcer struct {
 
 // New returns an Enforcer for c.
 func New(c Config) *Enforcer {
-	if c.BasePath == "off" {
-		c.BasePath = ""
-	}
 	return &Enforcer{c: c}
 }
 

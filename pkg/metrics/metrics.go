@@ -33,10 +33,10 @@ var reconcileBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 // Config is what the caller resolved from the policy.
 type Config struct {
-	// Textfile is the node_exporter textfile path; "" (or "off") writes none.
+	// Textfile is the node_exporter textfile path; "" writes none.
 	// Resolve the policy's "auto" with ResolveTextfile first.
 	Textfile string
-	// Listen is the host:port of the /metrics endpoint; "" (or "off")
+	// Listen is the host:port of the /metrics endpoint; ""
 	// serves none. The caller has already refused a non-loopback address
 	// unless the policy allows it.
 	Listen string
@@ -68,12 +68,6 @@ type Metrics struct {
 // New builds the metrics in a private registry; nothing is written or served
 // until Flush or Serve is called.
 func New(c Config) *Metrics {
-	if c.Textfile == "off" {
-		c.Textfile = ""
-	}
-	if c.Listen == "off" {
-		c.Listen = ""
-	}
 	m := &Metrics{
 		cfg:       c,
 		reg:       prometheus.NewRegistry(),

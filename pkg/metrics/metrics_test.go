@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -249,7 +250,7 @@ func TestFlushErrorNamesKeyAndIsNotRepeatedEveryCall(t *testing.T) {
 func TestFlushWithoutTextfileWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	for _, setting := range []string{"", "off"} {
+	for _, setting := range []string{"", policy.Resolve(policy.Off)} {
 		m := New(Config{Textfile: setting})
 		m.Observe([]finding.Finding{f(iamRole, finding.Drift)}, nil, time.Millisecond, t0)
 		if err := m.Flush(t0); err != nil {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ func TestResolveTextfile(t *testing.T) {
 		{"auto", absent, ""},
 		{"auto", filepath.Join(notDir, "x.prom"), ""},
 		{"auto", "", ""},
-		{"off", present, ""},
+		{policy.Resolve(policy.Off), present, ""},
 		{"", present, ""},
 		{"/srv/metrics/ecs.prom", present, "/srv/metrics/ecs.prom"},
 	} {

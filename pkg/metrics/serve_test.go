@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"io"
 	"net"
 	"net/http"
@@ -79,7 +80,7 @@ func TestEndpointServesWhatTheTextfileHolds(t *testing.T) {
 }
 
 func TestServeOffReturnsAtOnce(t *testing.T) {
-	for _, listen := range []string{"", "off"} {
+	for _, listen := range []string{"", policy.Resolve(policy.Off)} {
 		if err := New(Config{Listen: listen}).Serve(context.Background()); err != nil {
 			t.Errorf("Serve with Listen %q: %v", listen, err)
 		}

@@ -16,11 +16,11 @@ import (
 
 // ResolveTextfile turns the policy's metrics.textfile setting into a path:
 // "auto" is autoPath when autoPath's directory exists (node_exporter's
-// textfile collector is set up), else ""; "off" and "" are ""; anything else
+// textfile collector is set up), else ""; "" is ""; anything else
 // is taken as the path. The caller passes the policy's default as autoPath.
 func ResolveTextfile(setting, autoPath string) string {
 	switch setting {
-	case "", "off":
+	case "":
 		return ""
 	case "auto":
 		if autoPath == "" {

@@ -16,14 +16,14 @@ type Target struct {
 }
 
 // ResolvePersist turns the persist setting into a target. setting is
-// "auto", "off" (or "") or an absolute path. "auto" picks the first
+// "auto", "" (off: the policy resolves "off" to "") or an absolute path. "auto" picks the first
 // candidate whose directory exists (/etc/sysconfig, /etc/iptables), else
 // the first whose restore unit exists in one of unitDirs, else fails with
 // what to install. A path that is one of the candidates gets its service;
-// another path gets none. "off" returns the zero Target (Path "").
+// another path gets none. "" returns the zero Target (Path "").
 func ResolvePersist(setting string, candidates []Target, unitDirs []string) (Target, error) {
 	switch setting {
-	case "", "off":
+	case "":
 		return Target{}, nil
 	case "auto":
 		for _, c := range candidates {

@@ -52,7 +52,7 @@ func TestResolvePersist(t *testing.T) {
 	if got, _ := ResolvePersist("/srv/rules", cands, nil); got.Path != "/srv/rules" || got.Service != "" {
 		t.Errorf("custom path: %+v", got)
 	}
-	if got, err := ResolvePersist("off", cands, nil); err != nil || got.Path != "" {
+	if got, err := ResolvePersist("", cands, nil); err != nil || got.Path != "" {
 		t.Errorf("off: %+v, %v", got, err)
 	}
 	if _, err := ResolvePersist("rules.v4", cands, nil); err == nil {

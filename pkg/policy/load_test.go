@@ -174,3 +174,11 @@ func TestEqual(t *testing.T) {
 		t.Error("log_level debug is Equal to the defaults")
 	}
 }
+
+func TestResolveOff(t *testing.T) {
+	for in, want := range map[string]string{Off: "", "": "", "auto": "auto", "/etc/x": "/etc/x", "127.0.0.1:9": "127.0.0.1:9"} {
+		if got := Resolve(in); got != want {
+			t.Errorf("Resolve(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -14,6 +14,21 @@ import (
 // DefaultPath is where the policy file lives when --config is not given.
 const DefaultPath = "/etc/ecs-remediator/config.yaml"
 
+// Off switches a path or address setting off (ecs_config_base,
+// persist.iptables, persist.sysctl, agent.proxy_dropin_dir,
+// metrics.textfile, metrics.listen). It is decoded here and nowhere else:
+// Resolve turns it into "", and below the policy "" is the only "none".
+const Off = "off"
+
+// Resolve returns a path or address setting as the packages below the
+// policy take it: "" when it is Off.
+func Resolve(setting string) string {
+	if setting == Off {
+		return ""
+	}
+	return setting
+}
+
 // Mode says whether an item is enforced.
 type Mode string
 
