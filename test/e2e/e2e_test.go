@@ -251,6 +251,9 @@ func reboot(t *testing.T, h host) {
 // directory, so the sandbox can make it writable, and the daemon writes a
 // complete ecs.config before the agent starts.
 func freshHost(t *testing.T, h host) {
+	// Stop the daemon first: while it runs it re-creates ecs.config, and
+	// rm -rf races it ("Directory not empty").
+	h.MustExec(t, "systemctl", "stop", daemon)
 	h.MustExec(t, "rm", "-rf", "/etc/ecs")
 	h.Reboot(t)
 	h.waitActive(t, daemon)
