@@ -27,8 +27,6 @@ import (
 	"sort"
 	"strings"
 
-	udiff "github.com/aymanbagabas/go-udiff"
-
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
@@ -77,7 +75,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 	var failed []string
 	for _, fe := range o.edits() {
 		if dryRun {
-			fmt.Fprint(plan, unifiedDiff(fe.file.path, fe.file.data, fe.data))
+			fmt.Fprint(plan, atomicfile.Diff(fe.file.path, fe.file.data, fe.data))
 			changes = append(changes, fe.changes...)
 			continue
 		}
@@ -113,11 +111,6 @@ func write(path string, data []byte) error {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
 	return nil
-}
-
-func unifiedDiff(path string, old, new []byte) string {
-	p := strings.TrimPrefix(path, "/")
-	return udiff.Unified("a/"+p, "b/"+p, string(old), string(new))
 }
 
 // observation is one read of the drop-ins and its judgement.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -262,7 +263,7 @@ func diffTrees(got, want map[string][]byte) string {
 	var b strings.Builder
 	for _, n := range names {
 		if !bytes.Equal(got[n], want[n]) {
-			b.WriteString(unifiedDiff("want/"+n, want[n], got[n]))
+			b.WriteString(atomicfile.Diff("want/"+n, want[n], got[n]))
 			if _, ok := got[n]; !ok {
 				b.WriteString("missing: " + n + "\n")
 			}

@@ -216,7 +216,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 		data, changes := e.edit(o)
 		if dryRun {
 			if plan != nil {
-				if _, err := io.WriteString(plan, UnifiedDiff(e.c.Path, o.data, data)); err != nil {
+				if _, err := io.WriteString(plan, atomicfile.Diff(e.c.Path, o.data, data)); err != nil {
 					o.refuse(fmt.Errorf("write the plan: %w", err))
 					return o.findings(), nil
 				}

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	udiff "github.com/aymanbagabas/go-udiff"
-
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
@@ -72,7 +70,7 @@ func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]findi
 		}
 		switch {
 		case dryRun:
-			fmt.Fprint(w, udiff.Unified(t.Path, t.Path, string(old), string(data)))
+			fmt.Fprint(w, atomicfile.Diff(t.Path, old, data))
 			cs = append(cs, c)
 		case repair:
 			if err := atomicfile.Replace(t.Path, data, atomicfile.Options{Perm: 0o600}); err != nil {

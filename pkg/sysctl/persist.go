@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	udiff "github.com/aymanbagabas/go-udiff"
-
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
@@ -155,8 +153,7 @@ func (e *Enforcer) applyPersist(dryRun bool, plan io.Writer) (finding.Finding, [
 	}
 	if dryRun {
 		if plan != nil {
-			label := strings.TrimPrefix(path, "/")
-			io.WriteString(plan, udiff.Unified("a/"+label, "b/"+label, p.old, p.repair.content))
+			io.WriteString(plan, atomicfile.Diff(path, []byte(p.old), []byte(p.repair.content)))
 		}
 		return p.f, []finding.Change{c}
 	}
