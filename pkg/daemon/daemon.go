@@ -13,7 +13,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -382,6 +381,3 @@ func (l *loop) reload(ctx context.Context) bool {
 	l.startWatchers(ctx)
 	return true
 }
-
-// Hangup is the signal that reloads the policy.
-var Hangup = syscall.SIGHUP
