@@ -77,7 +77,9 @@ policy file).`, "ecs-remediator doctor\necs-remediator doctor --json | jq '.find
 	if *timeout > 0 {
 		c.Timeout = *timeout
 	}
-	rs := append(fromFindings(checked.Findings), doctor.Run(ctx, c)...)
+	probed := doctor.Run(ctx, c)
+	crossCheckBridgePath(checked.Findings, probed)
+	rs := append(fromFindings(checked.Findings), probed...)
 	if *asJSON {
 		if err := writeJSON(stdout, doctorReport{Compliant: checked.Compliant(), Healthy: !doctor.Failed(rs), Findings: rs}); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator doctor: %v\n", err)
@@ -107,6 +109,7 @@ func doctorConfig(p *policy.Policy, units *agent.DBus) doctor.Config {
 		IntrospectionURL: p.Agent.IntrospectionURL,
 		AgentUnit:        p.Agent.Unit,
 		ProcRoot:         p.Doctor.ProcRoot,
+		AgentPort:        p.Network.AgentPort,
 		Timeout:          p.Doctor.Timeout,
 		UnitState:        units.ActiveState,
 	}
@@ -124,6 +127,48 @@ func checkURL(s string) error {
 		return fmt.Errorf("no host")
 	}
 	return nil
+}
+
+// itemCredentialsInput is check's static evaluation of the credential
+// flows through the input filters (pkg/netfilter).
+const itemCredentialsInput = "network.credentials_input"
+
+// crossCheckBridgePath compares check's static verdict on the bridge path
+// (network.credentials_input) with what the real probe
+// (credentials.bridge_path) measured, and says so in the probe's line when
+// they disagree: one of the two is wrong, and that is worth knowing.
+//   - check ok, probe failed: something the evaluator does not see blocks
+//     the path (or it is not the filter: no agent, no DNAT, route_localnet;
+//     the probe's detail names the stage). The probe stays a failure.
+//   - check drift, probe ok: the evaluator sees a block the packets do not
+//     meet. The probe's ok becomes a warning.
+//
+// A skipped probe or an absent item (older policy) compares nothing.
+func crossCheckBridgePath(fs []finding.Finding, rs []doctor.Result) {
+	var static *finding.Finding
+	for i := range fs {
+		if fs[i].Item == itemCredentialsInput {
+			static = &fs[i]
+		}
+	}
+	if static == nil {
+		return
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Item != doctor.ItemCredentialsBridgePath {
+			continue
+		}
+		switch {
+		case static.Status == finding.OK && r.Status == doctor.Fail:
+			r.Detail = fmt.Sprintf("check says ok (%s: %s) but the probe failed: %s", itemCredentialsInput, oneLine(static.Detail), r.Detail)
+			r.Fix += "; if the probe's stage is the input filters, the static evaluation missed a rule: report it with `iptables-save`, `nft list ruleset` and this output"
+		case static.Status == finding.Drift && r.Status == doctor.OK:
+			r.Status = doctor.Warn
+			r.Detail = fmt.Sprintf("check says the path is blocked (%s: %s) but the probe got through: %s", itemCredentialsInput, oneLine(static.Detail), r.Detail)
+			r.Fix = "one of the two is wrong: `ecs-remediator apply` would add an accept that may not be needed; report it with `iptables-save`, `nft list ruleset` and this output"
+		}
+	}
 }
 
 // fromFindings turns check's findings into doctor results: drift and error

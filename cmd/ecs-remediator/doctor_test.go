@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
 	"github.com/ecs-remediator/ecs-remediator/test/aemm"
 )
@@ -252,5 +254,50 @@ func TestDaemonDiagnosisLogsOnce(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if n := recovered(); n != 1 || failed() != 1 {
 		t.Fatalf("recovery logged %d times, failure %d times:\n%s", n, failed(), logs.String())
+	}
+}
+
+func TestCrossCheckBridgePath(t *testing.T) {
+	probe := func(st doctor.Status) []doctor.Result {
+		return []doctor.Result{{Item: doctor.ItemCredentialsEndpoint, Status: doctor.OK, Detail: "endpoint"},
+			{Item: doctor.ItemCredentialsBridgePath, Status: st, Detail: "probe said so", Fix: map[bool]string{true: "do x"}[st == doctor.Fail]}}
+	}
+	static := func(st finding.Status) []finding.Finding {
+		return []finding.Finding{{Item: "network.credentials_nat", Status: finding.OK}, {Item: itemCredentialsInput, Status: st, Detail: "filter INPUT policy DROP"}}
+	}
+	cases := []struct {
+		name      string
+		fs        []finding.Finding
+		probe     doctor.Status
+		want      doctor.Status
+		detailHas string
+		unchanged bool
+	}{
+		{"agree open", static(finding.OK), doctor.OK, doctor.OK, "", true},
+		{"agree blocked", static(finding.Drift), doctor.Fail, doctor.Fail, "", true},
+		{"check ok, probe failed", static(finding.OK), doctor.Fail, doctor.Fail, "check says ok (network.credentials_input: filter INPUT policy DROP) but the probe failed: probe said so", false},
+		{"check drift, probe ok", static(finding.Drift), doctor.OK, doctor.Warn, "check says the path is blocked (network.credentials_input: filter INPUT policy DROP) but the probe got through: probe said so", false},
+		{"probe skipped", static(finding.Drift), doctor.Skip, doctor.Skip, "", true},
+		{"undecidable statically", static(finding.Warn), doctor.Fail, doctor.Fail, "", true},
+		{"no static item", []finding.Finding{{Item: "network.credentials_nat", Status: finding.OK}}, doctor.Fail, doctor.Fail, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := probe(tc.probe)
+			crossCheckBridgePath(tc.fs, rs)
+			r := rs[1]
+			if r.Status != tc.want {
+				t.Fatalf("status %s, want %s (%s)", r.Status, tc.want, r.Detail)
+			}
+			if tc.unchanged && r.Detail != "probe said so" {
+				t.Fatalf("detail changed: %q", r.Detail)
+			}
+			if !tc.unchanged && (!strings.Contains(r.Detail, tc.detailHas) || r.Fix == "") {
+				t.Fatalf("detail %q (fix %q), want %q and a fix", r.Detail, r.Fix, tc.detailHas)
+			}
+			if rs[0].Detail != "endpoint" {
+				t.Fatal("another item changed")
+			}
+		})
 	}
 }

@@ -212,6 +212,9 @@ const localDiagnosis = time.Minute
 func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics.Metrics) (func(context.Context), time.Duration) {
 	every := min(localDiagnosis, p.Doctor.Interval)
 	c := doctorConfig(p, units)
+	// The bridge-path probe adds a port to the task bridge for a moment:
+	// `doctor` runs it on request, the periodic diagnosis never does.
+	c.SkipBridgePath = true
 	var (
 		running  atomic.Bool
 		tracker  doctor.Tracker

@@ -17,7 +17,12 @@ const (
 	DefaultProcRoot         = "/proc"
 	DefaultSysRoot          = "/sys"
 	DefaultTimeout          = 2 * time.Second
+	DefaultAgentPort        = 51679
 )
+
+// DefaultTaskBridges are the bridges the bridge-path probe looks for when
+// Config.TaskBridges is nil: Docker's default bridge.
+var DefaultTaskBridges = []string{"docker0"}
 
 // maxConnectTimeout caps how long one TCP connect may take: every peer
 // doctor talks to is on the host or on-link, so a connect that takes longer
@@ -42,6 +47,18 @@ type Config struct {
 	UnitState func(ctx context.Context, unit string) (string, error)
 	// SkipIMDS turns every imds.* item into a skip.
 	SkipIMDS bool
+	// TaskBridges are the bridges bridge-mode tasks sit on (the policy's
+	// network.task_bridges), iptables-style names where a trailing "+"
+	// matches any suffix. The bridge-path probe uses the first that
+	// exists. Nil means DefaultTaskBridges; empty means none (a skip).
+	TaskBridges []string
+	// AgentPort is where the agent serves credentials on 127.0.0.1 (the
+	// DNAT target; the policy's network.agent_port). Default 51679.
+	AgentPort int
+	// SkipBridgePath leaves credentials.bridge_path out: the probe adds a
+	// port to a task bridge for a moment, which `ecs-remediator doctor`
+	// does on request and the daemon's periodic diagnosis never does.
+	SkipBridgePath bool
 	// HTTPClient, when set, makes every HTTP request (tests use it to dial
 	// from inside a network namespace). Nil builds a client that ignores
 	// proxy variables and connects within min(Timeout, 1s).
@@ -66,6 +83,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SysRoot == "" {
 		c.SysRoot = DefaultSysRoot
+	}
+	if c.AgentPort == 0 {
+		c.AgentPort = DefaultAgentPort
+	}
+	if c.TaskBridges == nil {
+		c.TaskBridges = DefaultTaskBridges
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout

@@ -6,8 +6,11 @@
 // tree of FACTS.md; the ecs.config, sysctl and iptables checks belong to
 // `check` and are not repeated here.
 //
-// It only reads: HTTP GETs (and the IMDSv2 token PUT), /proc and /sys.
-// It never changes the host, never restarts anything, never prints secret
+// It only reads: HTTP GETs (and the IMDSv2 token PUT), /proc and /sys,
+// with one exception that leaves nothing behind: credentials.bridge_path
+// puts a throw-away network namespace on the task bridge for the length of
+// one request (bridgepath.go says how it is made, named and removed, also
+// after a kill). Apart from that it never changes the host, never restarts anything, never prints secret
 // values (access keys, tokens, environment values) and never imports
 // pkg/policy: the caller fills Config.
 //
@@ -21,6 +24,7 @@
 //	agent.unit                 ActiveState of the agent's systemd unit
 //	agent.introspection        the agent's introspection API: cluster and container instance ARN
 //	credentials.endpoint       GET 169.254.170.2/v2/credentials/ answered by the agent (NAT path works)
+//	credentials.bridge_path    GET 169.254.170.2/ from a throw-away namespace on the task bridge is answered (bridge path works)
 //	imds.reachable             something answers at the IMDS endpoint
 //	imds.v2                    the IMDSv2 token PUT works (warn when only IMDSv1 answers)
 //	imds.instance_profile      meta-data/iam/ exists (an instance profile is attached)

@@ -25,6 +25,7 @@ const (
 	ItemAgentUnit              = "agent.unit"
 	ItemAgentIntrospection     = "agent.introspection"
 	ItemCredentialsEndpoint    = "credentials.endpoint"
+	ItemCredentialsBridgePath  = "credentials.bridge_path"
 	ItemIMDSReachable          = "imds.reachable"
 	ItemIMDSv2                 = "imds.v2"
 	ItemIMDSInstanceProfile    = "imds.instance_profile"

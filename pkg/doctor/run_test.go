@@ -17,9 +17,10 @@ func TestRun(t *testing.T) {
 		IntrospectionURL: agentServer(t, `{"Cluster":"default","ContainerInstanceArn":"arn:aws:ecs:us-east-1:123456789012:container-instance/default/abc","Version":"Amazon ECS Agent - v1.89.0"}`),
 		UnitState:        func(context.Context, string) (string, error) { return "active", nil },
 		Timeout:          2 * time.Second,
+		TaskBridges:      []string{}, // never probe this machine's own bridges
 	}
 	rs := Run(context.Background(), c)
-	order := []string{ItemAgentUnit, ItemAgentIntrospection, ItemCredentialsEndpoint,
+	order := []string{ItemAgentUnit, ItemAgentIntrospection, ItemCredentialsEndpoint, ItemCredentialsBridgePath,
 		ItemIMDSReachable, ItemIMDSv2, ItemIMDSInstanceProfile, ItemIMDSInstanceProfileInf, ItemIMDSRoleCredentials,
 		ItemTasksCredentialsEnv}
 	if len(rs) != len(order) {
@@ -31,7 +32,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	wantStatus := map[string]Status{
-		ItemAgentUnit: OK, ItemAgentIntrospection: OK, ItemCredentialsEndpoint: Fail,
+		ItemAgentUnit: OK, ItemAgentIntrospection: OK, ItemCredentialsEndpoint: Fail, ItemCredentialsBridgePath: Skip,
 		ItemIMDSReachable: OK, ItemIMDSv2: OK, ItemIMDSInstanceProfile: OK, ItemIMDSInstanceProfileInf: OK, ItemIMDSRoleCredentials: OK,
 	}
 	for _, r := range rs {
@@ -80,7 +81,7 @@ func TestRunSilentPeers(t *testing.T) {
 	rs := Run(context.Background(), Config{
 		IMDSEndpoint: s, CredentialsURL: s + "/v2/credentials/", IntrospectionURL: s + "/v1/metadata",
 		SysRoot: writeSys(t, map[string]string{"class/dmi/id/sys_vendor": "Amazon EC2"}),
-		Timeout: 200 * time.Millisecond,
+		Timeout: 200 * time.Millisecond, SkipBridgePath: true,
 	})
 	for _, r := range rs {
 		switch r.Item {
@@ -99,7 +100,7 @@ func BenchmarkRunSilentPeers(b *testing.B) {
 	s := silentServer(b)
 	c := Config{
 		IMDSEndpoint: s, CredentialsURL: s + "/v2/credentials/", IntrospectionURL: s + "/v1/metadata",
-		ProcRoot: b.TempDir(), Timeout: 200 * time.Millisecond,
+		ProcRoot: b.TempDir(), Timeout: 200 * time.Millisecond, SkipBridgePath: true,
 	}
 	for b.Loop() {
 		Run(context.Background(), c)
@@ -115,7 +116,7 @@ func BenchmarkRunRefused(b *testing.B) {
 	}
 	u := "http://" + ln.Addr().String()
 	ln.Close()
-	c := Config{IMDSEndpoint: u, CredentialsURL: u + "/v2/credentials/", IntrospectionURL: u + "/v1/metadata", ProcRoot: b.TempDir(), Timeout: 2 * time.Second}
+	c := Config{IMDSEndpoint: u, CredentialsURL: u + "/v2/credentials/", IntrospectionURL: u + "/v1/metadata", ProcRoot: b.TempDir(), Timeout: 2 * time.Second, SkipBridgePath: true}
 	for b.Loop() {
 		Run(context.Background(), c)
 	}
