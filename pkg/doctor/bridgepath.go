@@ -104,7 +104,10 @@ func checkBridgePath(ctx context.Context, c Config) Result {
 		pid: os.Getpid(), target: target, w: w}
 	defer p.cleanup(ctx, reserve)
 	if err := p.setUp(pctx); err != nil {
-		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return skip(fmt.Sprintf("interrupted while setting up the probe on %s", br), "")
+		}
+		if pctx.Err() != nil {
 			return skip(fmt.Sprintf("setting up the probe on %s did not finish within %s: %v", br, c.Timeout, err), "give doctor more time: --timeout 5s")
 		}
 		if isPermission(err) {
@@ -225,6 +228,7 @@ type bridgeProbe struct {
 	target     string // 169.254.170.2:80
 	w          *nsWorker
 	linked     bool // the veth pair exists
+	connect    time.Duration
 }
 
 func (p *bridgeProbe) hostLink() string { return probeLinkName(p.pid) }
@@ -272,12 +276,12 @@ func (p *bridgeProbe) probe(ctx context.Context) Result {
 		conn    net.Conn
 		dialErr error
 	)
+	p.connect = maxConnectTimeout
+	if d, ok := ctx.Deadline(); ok {
+		p.connect = min(p.connect, time.Until(d))
+	}
 	p.w.do(func() {
-		connect := maxConnectTimeout
-		if d, ok := ctx.Deadline(); ok {
-			connect = min(connect, time.Until(d))
-		}
-		conn, dialErr = (&net.Dialer{Timeout: connect}).DialContext(ctx, "tcp4", p.target)
+		conn, dialErr = (&net.Dialer{Timeout: p.connect}).DialContext(ctx, "tcp4", p.target)
 	})
 	if dialErr != nil {
 		r.Status = Fail
@@ -334,7 +338,7 @@ func (p *bridgeProbe) explainDial(ctx context.Context, url, where string, err er
 		} else {
 			stage = fmt.Sprintf("the SYN from %s got no answer: it is dropped on the way (a filter on the input path, e.g. an INPUT policy DROP as on CIS-hardened hosts, or an nftables input chain), or no DNAT rule sends 169.254.170.2:80 from %s to %s", p.bridge, p.bridge, p.agentAddr())
 		}
-		return fmt.Sprintf("GET %s %s: no answer within %s: %s", url, where, p.c.Timeout, stage),
+		return fmt.Sprintf("GET %s %s: no answer to the SYN within %s: %s", url, where, p.connect.Round(time.Millisecond), stage),
 			"run `ecs-remediator check` (network.credentials_nat, network.credentials_input, sysctl.route_localnet name what blocks), then `ecs-remediator apply`"
 	}
 	return fmt.Sprintf("GET %s %s: %v", url, where, err), "run `ecs-remediator check` for the NAT rules, route_localnet and the input filters"

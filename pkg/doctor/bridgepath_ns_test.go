@@ -38,6 +38,7 @@ func TestBridgePathInNamespace(t *testing.T) {
 		routeLocal   string // route_localnet of conf/all; "" means 1
 		extra        string // more shell in the host namespace before the probe
 		cancelAfter  time.Duration
+		anyStatus    bool // only the cleanup matters
 		want         Status
 		detailHas    []string
 		detailHasNot string
@@ -45,7 +46,7 @@ func TestBridgePathInNamespace(t *testing.T) {
 	cases := []tcase{
 		{name: "agent port answers", want: OK, detailHas: []string{"HTTP 200", "docker0", "172.17.255.254/16"}},
 		{name: "CIS-hardened INPUT drops the DNATed SYN", rules: []string{cisInput}, want: Fail,
-			detailHas: []string{"no answer within", "dropped on the way", "INPUT policy DROP"}},
+			detailHas: []string{"no answer to the SYN within", "dropped on the way", "INPUT policy DROP"}},
 		{name: "CIS-hardened with the narrow accept", rules: []string{cisInput, "%[1]s " + narrowAcc}, want: OK, detailHas: []string{"HTTP 200"}},
 		{name: "nothing listens on the agent port", noServer: true, want: Fail, detailHas: []string{"connection refused", "nothing listens on 127.0.0.1:51679"}},
 		{name: "route_localnet is 0", routeLocal: "0", want: Fail, detailHas: []string{"route_localnet is 0 on docker0", "martian"}},
@@ -58,7 +59,9 @@ func TestBridgePathInNamespace(t *testing.T) {
 		{name: "wildcard task bridge", bridges: []string{"cni0", "dock+"}, want: OK, detailHas: []string{"HTTP 200", "docker0"}},
 		{name: "last address is a container's", extra: "ip neigh add 172.17.255.254 lladdr 02:42:ac:11:ff:fe dev docker0 nud permanent",
 			want: OK, detailHas: []string{"172.17.255.253/16"}, detailHasNot: "172.17.255.254/"},
-		{name: "cancelled while the SYN waits", rules: []string{cisInput}, cancelAfter: 150 * time.Millisecond, want: Fail,
+		// Cancelled during the setup or while the SYN waits, depending on
+		// the machine's load: either way nothing may be left.
+		{name: "cancelled midway", rules: []string{cisInput}, cancelAfter: 150 * time.Millisecond, anyStatus: true,
 			detailHas: []string{"docker0"}},
 		{name: "bridge down", extra: "ip link set docker0 down", want: Fail, detailHas: []string{"docker0 is down"}},
 	}
@@ -99,14 +102,16 @@ func TestBridgePathInNamespace(t *testing.T) {
 					}
 					before := nstest.Sh(t, b.Save)
 
-					c := Config{Timeout: time.Second, TaskBridges: tc.bridges}.withDefaults()
+					// 3s: the drop cases end at the 1s connect cap, and a
+					// loaded machine still sets the probe up in time.
+					c := Config{Timeout: 3 * time.Second, TaskBridges: tc.bridges}.withDefaults()
 					ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 					if tc.cancelAfter > 0 {
 						time.AfterFunc(tc.cancelAfter, cancel)
 					}
 					r := checkBridgePath(ctx, c)
 					cancel()
-					if r.Item != ItemCredentialsBridgePath || r.Status != tc.want {
+					if r.Item != ItemCredentialsBridgePath || (r.Status != tc.want && !tc.anyStatus) {
 						t.Fatalf("got %+v, want %s", r, tc.want)
 					}
 					for _, s := range tc.detailHas {
@@ -117,7 +122,7 @@ func TestBridgePathInNamespace(t *testing.T) {
 					if tc.detailHasNot != "" && strings.Contains(r.Detail, tc.detailHasNot) {
 						t.Errorf("detail %q has %q", r.Detail, tc.detailHasNot)
 					}
-					if (r.Fix == "") != (r.Status == OK || r.Status == Skip) {
+					if !tc.anyStatus && (r.Fix == "") != (r.Status == OK || r.Status == Skip) {
 						t.Errorf("fix %q for status %s", r.Fix, r.Status)
 					}
 
