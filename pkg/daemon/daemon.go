@@ -92,12 +92,16 @@ type loop struct {
 	fights     *fights
 	errs       map[string]string // item -> detail of a repair that is impossible
 	repairs    int
-	lastRun    time.Time
+	lastRun    time.Time // start of the last reconcile
+	lastEvent  time.Time // end of the last event-driven reconcile
 	compliant  bool
 	pending    bool
 	firstEvent time.Time
+	settledAt  time.Time   // when a pending Settled event wants its reconcile (zero: none)
 	timer      *time.Timer // next event-driven reconcile
 	restartT   *time.Timer
+	pid        int   // this process: its own nf_tables transactions are not drift
+	cause      cause // what the events since the last reconcile said
 }
 
 // Run runs the daemon until ctx ends (SIGTERM). It returns an error only
@@ -107,7 +111,8 @@ func Run(ctx context.Context, o Options) error {
 		o.Notify = func(string) {}
 	}
 	l := &loop{o: o, p: o.Policy, events: make(chan watch.Event, 64), fights: newFights(), errs: map[string]string{},
-		timer: stoppedTimer(), restartT: stoppedTimer()} // the first reconcile may already arm them
+		timer: stoppedTimer(), restartT: stoppedTimer(), // the first reconcile may already arm them
+		pid: os.Getpid()}
 	s, err := o.Build(o.Policy)
 	if err != nil {
 		return err
@@ -149,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 		case ev := <-l.events:
 			l.onEvent(ev)
 		case <-l.timer.C:
-			l.pending = false
+			l.pending, l.settledAt = false, time.Time{}
 			l.reconcile(ctx, "event")
 		case <-resync.C:
 			l.onResync(ctx)
@@ -213,13 +218,28 @@ func (l *loop) stopWatchers() {
 	}
 }
 
-// onEvent schedules one reconcile for a burst of events: debounce after the
-// latest event, but no later than MaxWaitFactor x debounce after the first,
-// and never sooner than the fight back-off allows.
+// onEvent schedules one reconcile for a burst of events. A Settled event
+// (a finished write, a committed nf_tables transaction) has nothing more to
+// wait for: the reconcile runs at once, or, within a burst (an
+// event-driven reconcile ended less than a debounce ago), a debounce after
+// that one, so a stream
+// of finished writes costs at most one reconcile per debounce (the start,
+// resync and reload reconciles do not count). Other
+// events (a write in progress) debounce after the latest event, but no
+// later than MaxWaitFactor x debounce after the first. Never sooner than
+// the fight back-off allows. The daemon's own nf_tables transactions (its
+// netlink batches, the iptables-nft-restore it runs) are not drift and
+// schedule nothing.
 func (l *loop) onEvent(ev watch.Event) {
+	own := ev.PID > 0 && (ev.PID == l.pid || ev.PPID == l.pid)
 	if ce := l.o.Log.Check(zap.DebugLevel, "event"); ce != nil {
-		ce.Write(zap.String("source", ev.Source), zap.String("name", ev.Name))
+		ce.Write(zap.String("source", ev.Source), zap.String("name", ev.Name), zap.Bool("settled", ev.Settled),
+			zap.String("culprit", ev.Culprit), zap.Bool("own", own))
 	}
+	if own {
+		return
+	}
+	l.cause.add(ev)
 	now := time.Now()
 	if !l.pending {
 		l.pending = true
@@ -228,6 +248,18 @@ func (l *loop) onEvent(ev watch.Event) {
 	at := now.Add(l.p.Debounce)
 	if limit := l.firstEvent.Add(MaxWaitFactor * l.p.Debounce); at.After(limit) {
 		at = limit
+	}
+	if ev.Settled {
+		soon := l.lastEvent.Add(l.p.Debounce)
+		if soon.Before(now) {
+			soon = now
+		}
+		if l.settledAt.IsZero() || soon.Before(l.settledAt) {
+			l.settledAt = soon
+		}
+	}
+	if !l.settledAt.IsZero() && l.settledAt.Before(at) {
+		at = l.settledAt
 	}
 	if d := l.fights.delay(); d > 0 {
 		if min := l.lastRun.Add(d); at.Before(min) {
@@ -270,7 +302,9 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	if l.s.BeforeReconcile != nil {
 		l.s.BeforeReconcile()
 	}
-	res := l.s.Reconciler.Apply(ctx, false, io.Discard)
+	cause := l.cause
+	l.cause = cause.next()
+	res := l.s.Reconciler.ApplyFor(ctx, false, io.Discard, cause.culprit)
 	took := time.Since(start)
 	if l.s.Reconciled != nil {
 		l.s.Reconciled(len(res.Changes) > 0)
@@ -278,6 +312,9 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	l.lastRun = start
 	l.compliant = res.Compliant()
 	now := time.Now()
+	if why == "event" {
+		l.lastEvent = now
+	}
 	var restartReasons []string
 	reload := false
 	for _, c := range res.Changes {

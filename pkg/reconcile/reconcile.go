@@ -51,8 +51,19 @@ func (r *Reconciler) Check(ctx context.Context) Result {
 	return res
 }
 
+// Culprits names who made the drift that a change repairs, for the
+// change's log line (field culprit, journal CULPRIT): the process nf_tables
+// named, or why none is known. The daemon derives it from the events that
+// asked for the pass; "" adds nothing (apply, run by hand).
+type Culprits func(c finding.Change) string
+
 // Apply repairs with every enforcer, in order, and logs one line per change.
 func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Result {
+	return r.ApplyFor(ctx, dryRun, plan, nil)
+}
+
+// ApplyFor is Apply with each change's log line naming its culprit.
+func (r *Reconciler) ApplyFor(ctx context.Context, dryRun bool, plan io.Writer, culprits Culprits) Result {
 	var res Result
 	for _, e := range r.Enforcers {
 		fs, cs := e.Apply(ctx, dryRun, plan)
@@ -60,18 +71,25 @@ func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Res
 		res.Changes = append(res.Changes, cs...)
 		if !dryRun {
 			for _, c := range cs {
-				r.logChange(c)
+				culprit := ""
+				if culprits != nil {
+					culprit = culprits(c)
+				}
+				r.logChange(c, culprit)
 			}
 		}
 	}
 	return res
 }
 
-func (r *Reconciler) logChange(c finding.Change) {
+// logChange logs one repair; a culprit ("firewalld (pid 812)", or why it
+// is not known) ends the message and is the field culprit.
+func (r *Reconciler) logChange(c finding.Change, culprit string) {
 	if r.Log == nil {
 		return
 	}
-	r.Log.Info(c.Item+": "+c.Action+" ("+c.Reason+")",
+	msg := c.Item + ": " + c.Action + " (" + c.Reason + ")"
+	fields := []zap.Field{
 		logging.MessageID(logging.DriftRepaired),
 		zap.String("item", c.Item),
 		zap.String("action", c.Action),
@@ -79,5 +97,10 @@ func (r *Reconciler) logChange(c finding.Change) {
 		zap.String("old", c.Old),
 		zap.String("new", c.New),
 		zap.String("reason", c.Reason),
-	)
+	}
+	if culprit != "" {
+		msg += "; changed by " + culprit
+		fields = append(fields, zap.String("culprit", culprit))
+	}
+	r.Log.Info(msg, fields...)
 }

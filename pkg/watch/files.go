@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 )
 
 // Files sends an Event (SourceFile, Name = the path) whenever one of paths
@@ -26,6 +26,11 @@ import (
 // re-armed as it appears, or disappears again; each re-arm sends an Event
 // too (Name = the directory), as files may already be inside.
 //
+// A finished change is Settled: the file closed after writing
+// (IN_CLOSE_WRITE), renamed into place (IN_MOVED_TO), deleted or renamed
+// away. A write still in progress (IN_MODIFY, IN_CREATE before the close)
+// and a re-arm are not: the daemon debounces those.
+//
 // Files returns once the watches are in place; a goroutine then sends until
 // ctx ends. Events for other files in the same directories are dropped.
 func Files(ctx context.Context, paths []string, out chan<- Event) error {
@@ -36,16 +41,20 @@ func Files(ctx context.Context, paths []string, out chan<- Event) error {
 	if err != nil {
 		return err
 	}
-	w, err := fsnotify.NewWatcher()
+	fw := &fileWatcher{targets: ts, watched: map[string]int{}, dirs: map[int]string{}, out: out}
+	fw.in, err = newInotify(fw.handle)
 	if err != nil {
-		return fmt.Errorf("start file watcher: %w (raise fs.inotify.max_user_instances)", err)
-	}
-	fw := &fileWatcher{w: w, targets: ts, watched: map[string]bool{}, out: out}
-	if _, err := fw.arm(); err != nil {
-		w.Close()
 		return err
 	}
-	go fw.loop(ctx)
+	if _, err := fw.arm(); err != nil {
+		fw.in.f.Close()
+		return err
+	}
+	go func() {
+		if err := fw.in.run(ctx); err != nil {
+			send(out, Event{Source: SourceResync, Name: "file watcher stopped: " + err.Error()})
+		}
+	}()
 	return nil
 }
 
@@ -73,58 +82,61 @@ func parseTargets(paths []string) ([]target, error) {
 	return ts, nil
 }
 
+// fileWatcher's maps belong to the goroutine handling events (and to
+// Files before it starts).
 type fileWatcher struct {
-	w       *fsnotify.Watcher
+	in      *inotify
 	targets []target
-	watched map[string]bool // directories with a watch
+	watched map[string]int // directory -> watch descriptor
+	dirs    map[int]string // watch descriptor -> directory
 	out     chan<- Event
 }
 
-// ops are the changes that concern a file's content or existence; Chmod
-// alone does not.
-const ops = fsnotify.Create | fsnotify.Write | fsnotify.Remove | fsnotify.Rename
+// dirMask: the changes that concern a file's content or existence, and the
+// directory's own removal. Attribute changes (chmod) are not asked for.
+const dirMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
+	unix.IN_DELETE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
-func (fw *fileWatcher) loop(ctx context.Context) {
-	defer fw.w.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-fw.w.Events:
-			if !ok {
-				return
-			}
-			fw.handle(ev)
-		case err, ok := <-fw.w.Errors:
-			if !ok {
-				return
-			}
-			// A queue overflow (or worse) may have hidden any change,
-			// including a directory that appeared: re-arm and ask for a
-			// full look.
-			send(fw.out, Event{Source: SourceResync, Name: "file watcher: " + err.Error()})
+// settled: after these nothing more is coming for the file.
+const settled = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_DELETE | unix.IN_MOVED_FROM
+
+func (fw *fileWatcher) handle(wd int, mask uint32, base string) {
+	if mask&unix.IN_Q_OVERFLOW != 0 {
+		// The queue overflowed: any change may be hidden, including a
+		// directory that appeared. Re-arm and ask for a full look.
+		send(fw.out, Event{Source: SourceResync, Name: "file watcher: inotify queue overflow"})
+		fw.rearm()
+		return
+	}
+	dir, ok := fw.dirs[wd]
+	if !ok {
+		return // a watch already removed
+	}
+	if base == "" { // the directory itself
+		if mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0 {
+			// Gone or moved (a moved directory keeps its watch, and its
+			// files are not ours any more): forget it, so that rearm
+			// watches where the target is now.
+			fw.forget(wd, dir)
 			fw.rearm()
 		}
+		return
+	}
+	name := filepath.Join(dir, base)
+	if fw.matches(name) {
+		send(fw.out, Event{Source: SourceFile, Name: name, Settled: mask&settled != 0})
+	}
+	if mask&(unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO) != 0 && fw.onTargetPath(name) {
+		fw.rearm()
 	}
 }
 
-func (fw *fileWatcher) handle(ev fsnotify.Event) {
-	if ev.Op&ops == 0 {
-		return
+func (fw *fileWatcher) forget(wd int, dir string) {
+	delete(fw.dirs, wd)
+	if fw.watched[dir] == wd {
+		delete(fw.watched, dir)
 	}
-	name := filepath.Clean(ev.Name)
-	if fw.matches(name) {
-		send(fw.out, Event{Source: SourceFile, Name: name})
-	}
-	if ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 && fw.watched[name] {
-		// The watched directory itself went away (fsnotify drops its
-		// watch); forget it so that rearm adds it again when it is back.
-		delete(fw.watched, name)
-		_ = fw.w.Remove(name)
-	}
-	if ev.Op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0 && fw.onTargetPath(name) {
-		fw.rearm()
-	}
+	fw.in.rm(wd)
 }
 
 // matches reports whether name is one of the watched files.
@@ -171,23 +183,25 @@ func (fw *fileWatcher) arm() ([]string, error) {
 	for attempt := 0; ; attempt++ {
 		want := fw.wanted()
 		for d := range want {
-			if fw.watched[d] {
+			if _, ok := fw.watched[d]; ok {
 				continue
 			}
-			err := fw.w.Add(d)
+			wd, err := fw.in.add(d, dirMask)
 			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
 				continue // removed between stat and add: the next look moves up
 			}
 			if err != nil {
 				return added, fmt.Errorf("watch directory %s: %w (for ENOSPC raise fs.inotify.max_user_watches)", d, err)
 			}
-			fw.watched[d] = true
+			if old, ok := fw.dirs[wd]; ok && old != d {
+				delete(fw.watched, old) // the same directory under a new name
+			}
+			fw.watched[d], fw.dirs[wd] = wd, d
 			added = append(added, d)
 		}
-		for d := range fw.watched {
+		for d, wd := range fw.watched {
 			if !want[d] {
-				delete(fw.watched, d)
-				_ = fw.w.Remove(d)
+				fw.forget(wd, d)
 			}
 		}
 		if again := fw.wanted(); sameSet(again, want) && subset(want, fw.watched) {
@@ -211,9 +225,9 @@ func sameSet(a, b map[string]bool) bool {
 	return len(a) == len(b) && subset(a, b)
 }
 
-func subset(a, b map[string]bool) bool {
+func subset[V any](a map[string]bool, b map[string]V) bool {
 	for k := range a {
-		if !b[k] {
+		if _, ok := b[k]; !ok {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -478,4 +479,103 @@ func BenchmarkFilesRenameToEvent(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-to-event")
+}
+
+// A finished write is Settled (the daemon acts at once); a write still in
+// progress is not (the daemon debounces it).
+func TestFilesSettledOnlyWhenTheWriteIsFinished(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ecs.config")
+	write(t, cfg, "ECS_CLUSTER=a\n")
+	ch := startFiles(t, cfg, filepath.Join(dir, "sentinel-*"))
+	settled := func(ev Event) bool { return ev.Name == cfg && ev.Settled }
+
+	// In place: written (in progress) while open, settled on close.
+	f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("ECS_ENABLE_TASK_IAM_ROLE=false\n"); err != nil {
+		t.Fatal(err)
+	}
+	seen := sentinel(t, ch, dir)
+	if len(seen) == 0 {
+		t.Fatal("a write in progress sent no event")
+	}
+	for _, ev := range seen {
+		if ev.Settled {
+			t.Errorf("%v: settled while the writer still has the file open", ev)
+		}
+	}
+	f.Close()
+	waitFor(t, ch, "close after writing", settled)
+
+	// Rename over: settled at the rename.
+	tmp := filepath.Join(dir, ".ecs.config.tmp")
+	write(t, tmp, "ECS_CLUSTER=b\n")
+	sentinel(t, ch, dir)
+	if err := os.Rename(tmp, cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "rename over", settled)
+
+	// Deleted: settled.
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "delete", settled)
+
+	// Files carry no culprit: inotify does not say who wrote.
+	write(t, cfg, "ECS_CLUSTER=c\n")
+	for _, ev := range waitFor(t, ch, "re-creation", settled) {
+		if ev.Culprit != "" || ev.PID != 0 {
+			t.Errorf("%v: a file event names a culprit; inotify gives none", ev)
+		}
+	}
+}
+
+func TestParseInotify(t *testing.T) {
+	ev := func(wd int32, mask uint32, name string) []byte {
+		n := (len(name) + 16) &^ 15
+		if name == "" {
+			n = 0
+		}
+		b := make([]byte, 16+n)
+		binary.NativeEndian.PutUint32(b, uint32(wd))
+		binary.NativeEndian.PutUint32(b[4:], mask)
+		binary.NativeEndian.PutUint32(b[12:], uint32(n))
+		copy(b[16:], name)
+		return b
+	}
+	type got struct {
+		wd   int
+		mask uint32
+		name string
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want []got
+	}{
+		{"one", ev(1, 8, "ecs.config"), []got{{1, 8, "ecs.config"}}},
+		{"self", ev(2, 0x400, ""), []got{{2, 0x400, ""}}},
+		{"two", append(ev(1, 2, "a"), ev(3, 0x80, "bbbbbbbbbbbbbbbbbbbb")...), []got{{1, 2, "a"}, {3, 0x80, "bbbbbbbbbbbbbbbbbbbb"}}},
+		{"truncated name", ev(1, 8, "ecs.config")[:20], nil},
+		{"short header", []byte{1, 2, 3}, nil},
+		{"empty", nil, nil},
+	} {
+		var out []got
+		parseInotify(tc.in, func(wd int, mask uint32, name string) { out = append(out, got{wd, mask, name}) })
+		if fmt.Sprint(out) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, out, tc.want)
+		}
+	}
+}
+
+func FuzzParseInotify(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 'a', 0, 0, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseInotify(b, func(int, uint32, string) {})
+	})
 }

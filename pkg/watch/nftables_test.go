@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -201,5 +203,118 @@ func drainUntil(ch <-chan Event, kind string) {
 		case <-timeout:
 			return
 		}
+	}
+}
+
+// Every committed transaction is one Settled event naming the process
+// that committed it (and, for a short-lived tool, who ran it).
+func TestNftablesCulprit(t *testing.T) {
+	nstest.Require(t, "iptables-nft")
+	nstest.Run(t, func() {
+		sh(t, "iptables-nft -t nat -A "+credRule)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := make(chan Event, 64)
+		if err := Nftables(ctx, ch); err != nil {
+			t.Error(err)
+			return
+		}
+		privateNS(t)
+		cmd := exec.Command("iptables-nft", append([]string{"-t", "nat", "-D"}, strings.Fields(credRule)...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("iptables-nft -D: %v: %s", err, out)
+			return
+		}
+		seen := waitFor(t, ch, "iptables-nft -D", nftEvent("delrule"))
+		ev := seen[len(seen)-1]
+		if !ev.Settled || !strings.HasSuffix(ev.Name, "newgen") {
+			t.Errorf("%+v: want a Settled event ending with newgen (a committed transaction)", ev)
+		}
+		pid := cmd.Process.Pid
+		if ev.PID != pid || ev.PPID != os.Getpid() {
+			t.Errorf("%+v: want PID %d (the command) and PPID %d (this test)", ev, pid, os.Getpid())
+		}
+		want := fmt.Sprintf("(pid %d) run by ", pid)
+		if !strings.HasPrefix(ev.Culprit, "iptables") || !strings.Contains(ev.Culprit, want) {
+			t.Errorf("culprit %q, want iptables… %s…", ev.Culprit, want)
+		}
+	})
+}
+
+func TestGenProcAndCulprit(t *testing.T) {
+	attr := func(typ uint16, d []byte) []byte {
+		b := make([]byte, (4+len(d)+3)&^3)
+		binary.NativeEndian.PutUint16(b, uint16(4+len(d)))
+		binary.NativeEndian.PutUint16(b[2:], typ)
+		copy(b[4:], d)
+		return b
+	}
+	nfgen := []byte{0, 0, 0, 0}
+	join := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		want    string
+	}{
+		{"pid and name", join(nfgen, attr(1, []byte{0, 0, 0, 7}), attr(2, []byte{0, 0, 3, 44}), attr(3, []byte("firewalld\x00"))), "firewalld (pid 812)"},
+		{"old kernel: generation only", join(nfgen, attr(1, []byte{0, 0, 0, 7})), ""},
+		{"name without pid", join(nfgen, attr(3, []byte("nft\x00"))), "nft"},
+		{"pid without name", join(nfgen, attr(2, []byte{0, 0, 0, 9})), "pid 9"},
+		{"control characters quoted", join(nfgen, attr(2, []byte{0, 0, 0, 9}), attr(3, []byte("a\x1b[2Jb\x00"))), `"a\x1b[2Jb" (pid 9)`},
+		{"truncated attribute", join(nfgen, attr(3, []byte("firewalld\x00"))[:6]), ""},
+		{"short", []byte{0, 0}, ""},
+	} {
+		if got := culprit(genProc(tc.payload)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func FuzzGenProc(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 8, 0, 2, 0, 0, 0, 3, 44})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pid, name := genProc(b)
+		if c := culprit(pid, name); strings.ContainsAny(c, "\x00\x1b\n") {
+			t.Errorf("culprit %q holds control characters", c)
+		}
+	})
+}
+
+// One event per transaction, when its NEWGEN arrives; several
+// transactions in one read give several events.
+func TestNftTxn(t *testing.T) {
+	msg := func(typ uint16, payload []byte) []byte {
+		l := 16 + len(payload)
+		b := make([]byte, (l+3)&^3)
+		binary.NativeEndian.PutUint32(b, uint32(l))
+		binary.NativeEndian.PutUint16(b[4:], 10<<8|typ)
+		copy(b[16:], payload)
+		return b
+	}
+	gen := func(pid byte) []byte {
+		return msg(15, []byte{0, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, pid})
+	}
+	var x nftTxn
+	if evs := x.feed(append(msg(8, nil), msg(6, nil)...)); len(evs) != 0 {
+		t.Fatalf("events before NEWGEN: %v", evs)
+	}
+	evs := x.feed(append(gen(5), append(msg(3, nil), gen(6)...)...))
+	if len(evs) != 2 {
+		t.Fatalf("%v: want two transactions", evs)
+	}
+	if evs[0].Name != "delrule,newrule,newgen" || evs[0].PID != 5 || !evs[0].Settled {
+		t.Errorf("first: %+v", evs[0])
+	}
+	if evs[1].Name != "newchain,newgen" || evs[1].PID != 6 {
+		t.Errorf("second: %+v", evs[1])
+	}
+	if x.pending() {
+		t.Error("still pending after NEWGEN")
 	}
 }

@@ -88,7 +88,7 @@ func reconcileCost(bin, root string, b backend, busAddr string, size, k int) (*c
 		return nil, err
 	}
 	defer d.Stop()
-	// A steady pass: rewrite ecs.config unchanged (an fsnotify event, nothing to repair).
+	// A steady pass: rewrite ecs.config unchanged (an inotify event, nothing to repair).
 	for i := 0; i < k; i++ {
 		pause()
 		took, exact, err := d.nextPass(func() error { return os.WriteFile(h.ecsConfig, []byte(goodConfig), 0o644) },
