@@ -17,9 +17,7 @@ import (
 // needs both: a finished write is acted on at once, and the xtables lock
 // is watched for opens; so the watchers use the kernel interface directly.
 //
-// Events are read and handled under mu, so that drain (called from another
-// goroutine) sees, and handles, every event queued before it was called
-// and not handled yet.
+// Events are read and handled under mu.
 type inotify struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -86,19 +84,6 @@ func (n *inotify) run(ctx context.Context) error {
 			return rerr
 		}
 	}
-}
-
-// drain handles every event already queued, without waiting.
-func (n *inotify) drain() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_ = n.rc.Control(func(fd uintptr) {
-		for {
-			if err := n.readOnce(int(fd)); err != nil {
-				return
-			}
-		}
-	})
 }
 
 // readOnce reads one buffer of events and handles them; mu is held.
