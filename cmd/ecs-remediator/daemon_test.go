@@ -166,7 +166,10 @@ metrics:
 	}
 }
 
-// A burst of edits within a short time is one reconcile write.
+// A burst of edits within a short time is at most two repairs and one
+// restart request: the first finished write is repaired at once (no
+// debounce on a finished write, issue 19), the rest of the burst once, a
+// debounce after that repair.
 func TestDaemonBurstIsOneWrite(t *testing.T) {
 	h := newHost(t, good, "debounce: 300ms\n")
 	logs := &syncBuffer{}
@@ -183,8 +186,8 @@ func TestDaemonBurstIsOneWrite(t *testing.T) {
 	}
 	eventually(t, "burst repaired", logs, fileHas(h.ecsConfig, "ECS_ENABLE_TASK_IAM_ROLE=true"))
 	time.Sleep(time.Second)
-	if n := strings.Count(logs.String(), "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line"); n != 1 {
-		t.Fatalf("%d repairs for one burst, want 1:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line"); n < 1 || n > 2 {
+		t.Fatalf("%d repairs for one burst, want 1 or 2 (the first write at once, the rest of the burst once):\n%s", n, logs.String())
 	}
 	if b, _ := os.ReadFile(h.ecsConfig); !strings.Contains(string(b), "ECS_CLUSTER=c19") {
 		t.Fatalf("the last edit was lost: %q", b)

@@ -26,10 +26,11 @@ import (
 // re-armed as it appears, or disappears again; each re-arm sends an Event
 // too (Name = the directory), as files may already be inside.
 //
-// A finished change is Settled: the file closed after writing
-// (IN_CLOSE_WRITE), renamed into place (IN_MOVED_TO), deleted or renamed
-// away. A write still in progress (IN_MODIFY, IN_CREATE before the close)
-// and a re-arm are not: the daemon debounces those.
+// A finished write is Settled: the file closed after writing
+// (IN_CLOSE_WRITE) or renamed into place (IN_MOVED_TO). A write still in
+// progress (IN_MODIFY, IN_CREATE before the close), a deletion or rename
+// away (often the first half of a replacement) and a re-arm are not: the
+// daemon debounces those.
 //
 // Files returns once the watches are in place; a goroutine then sends until
 // ctx ends. Events for other files in the same directories are dropped.
@@ -97,8 +98,10 @@ type fileWatcher struct {
 const dirMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
 	unix.IN_DELETE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
-// settled: after these nothing more is coming for the file.
-const settled = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_DELETE | unix.IN_MOVED_FROM
+// settled: after these the file is complete. A deletion or a rename away
+// is not: it is often the first half of a replacement (rm, then write; a
+// directory removed and put back), so it is debounced.
+const settled = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO
 
 func (fw *fileWatcher) handle(wd int, mask uint32, base string) {
 	if mask&unix.IN_Q_OVERFLOW != 0 {

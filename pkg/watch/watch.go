@@ -21,10 +21,9 @@ type Event struct {
 	Name string
 	// Settled: the change is complete, so there is nothing to wait for
 	// and the daemon acts at once: a file closed after writing
-	// (IN_CLOSE_WRITE), renamed into place (IN_MOVED_TO), deleted or
-	// renamed away, an nf_tables transaction committed (NFT_MSG_NEWGEN).
-	// Otherwise (a write still in progress, a directory appearing) the
-	// daemon debounces.
+	// (IN_CLOSE_WRITE) or renamed into place (IN_MOVED_TO), an nf_tables
+	// transaction committed (NFT_MSG_NEWGEN). Otherwise (a write still in
+	// progress, a deletion, a directory appearing) the daemon debounces.
 	Settled bool
 	// Culprit is the process that made the change, as the kernel names it
 	// ("firewalld (pid 812)", "iptables (pid 4711) run by dockerd (pid
