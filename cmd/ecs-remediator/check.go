@@ -25,6 +25,9 @@ unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.sta
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
 	}
+	if *asJSON && *asProm {
+		return fs.usageError("--json and --prometheus exclude each other: pick one")
+	}
 	p, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "ecs-remediator check: %v\n", err)
@@ -38,10 +41,6 @@ unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.sta
 		return exitError
 	}
 	res := rec.Check(ctx)
-	if *asJSON && *asProm {
-		fmt.Fprintln(stderr, "ecs-remediator check: --json and --prometheus exclude each other; pick one")
-		return exitError
-	}
 	if *asProm {
 		if err := metrics.WriteText(stdout, res.Findings); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator check: %v\n", err)

@@ -47,13 +47,11 @@ policy file).`, "ecs-remediator doctor\necs-remediator doctor --json | jq '.find
 	}
 	if *imds != "" {
 		if err := checkURL(*imds); err != nil {
-			fmt.Fprintf(stderr, "ecs-remediator doctor: --imds-endpoint %q: %v; give a base URL such as http://169.254.169.254\n", *imds, err)
-			return exitError
+			return fs.usageError("--imds-endpoint %q: %v; give a base URL such as http://169.254.169.254", *imds, err)
 		}
 	}
 	if *timeout < 0 || (*timeout > 0 && *timeout < 10*time.Millisecond) || *timeout > 5*time.Minute {
-		fmt.Fprintf(stderr, "ecs-remediator doctor: --timeout %s is out of range; give a duration between 10ms and 5m, e.g. 2s\n", *timeout)
-		return exitError
+		return fs.usageError("--timeout %s is out of range: give a duration between 10ms and 5m, e.g. 2s", *timeout)
 	}
 	p, err := load()
 	if err != nil {

@@ -27,7 +27,7 @@ Exit status: 0 the policy does its job, 1 it does not, 2 error (bad flag,
 unreadable file, not a policy).`, `aws iam get-role --role-name my-task-role > role.json
 ecs-remediator lint-trust-policy role.json --for task
 ecs-remediator lint-trust-policy target.json --for cross-account --source-role arn:aws:iam::111122223333:role/my-task-role`, stdout, stderr)
-	purpose := fs.String("for", "", "what the role is for: `task`, instance or cross-account (required)")
+	purpose := fs.String("for", "", "what the role is for: `task|instance|cross-account` (required)")
 	source := fs.String("source-role", "", "with --for cross-account: the `ARN` of the role that assumes this one")
 	asJSON := fs.Bool("json", false, `print one JSON object {"ok": bool, "findings": [...]}`)
 	if code, ok := fs.parse(args, 1); !ok {
@@ -36,15 +36,12 @@ ecs-remediator lint-trust-policy target.json --for cross-account --source-role a
 	switch trustpolicy.Purpose(*purpose) {
 	case trustpolicy.Task, trustpolicy.Instance, trustpolicy.CrossAccount:
 	case "":
-		fmt.Fprintln(stderr, "ecs-remediator lint-trust-policy: --for is required: task, instance or cross-account")
-		return exitError
+		return fs.usageError("--for is required: task, instance or cross-account")
 	default:
-		fmt.Fprintf(stderr, "ecs-remediator lint-trust-policy: --for %q: give task, instance or cross-account\n", *purpose)
-		return exitError
+		return fs.usageError("--for %q: give task, instance or cross-account", *purpose)
 	}
 	if *source != "" && trustpolicy.Purpose(*purpose) != trustpolicy.CrossAccount {
-		fmt.Fprintln(stderr, "ecs-remediator lint-trust-policy: --source-role only applies to --for cross-account")
-		return exitError
+		return fs.usageError("--source-role only applies to --for cross-account")
 	}
 	file := fs.positional[0]
 	var data []byte

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/suggest"
 )
 
 // Set at build time with -ldflags "-X main.version=...".
@@ -52,7 +55,7 @@ Commands:
 		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run "ecs-remediator <command> --help" for the flags of a command.
+Run 'ecs-remediator <command> --help' for the flags of a command.
 
 Examples:
   ecs-remediator check                 # what is wrong on this host? (read-only)
@@ -83,7 +86,13 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 			return c.run(args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "ecs-remediator: unknown command %q; run \"ecs-remediator --help\" for the list\n", args[0])
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if strings.HasPrefix(args[0], "-") {
+		msg = fmt.Sprintf("unknown flag %s (flags come after the command: ecs-remediator check --help)", args[0])
+	} else if c := suggest.Closest(args[0], commandNames()); c != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	fmt.Fprintf(stderr, "ecs-remediator: %s; run 'ecs-remediator --help' for the commands\n", msg)
 	return exitError
 }
 

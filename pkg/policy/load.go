@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/suggest"
 )
 
 // Error is a mistake in the policy file. Its text names the file, the line
@@ -223,6 +225,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, key string) error 
 			where := "at the top level"
 			if key != "" {
 				where = "in section " + strconv.Quote(key)
+			}
+			if c := suggest.Closest(k.Value, known); c != "" {
+				return d.errf(k, full, "unknown key %s; did you mean %s?", where, c)
 			}
 			return d.errf(k, full, "unknown key %s; known keys: %s", where, strings.Join(known, ", "))
 		}

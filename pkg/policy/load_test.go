@@ -79,6 +79,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top-level key", "ecs_config: /etc/ecs/ecs.config\ntask_iam_rol: enforce\n", 2, "task_iam_rol", "unknown key at the top level"},
 		{"unknown nested key", "network:\n  agent_prot: 1\n", 2, "network.agent_prot", "unknown key in section \"network\""},
+		{"unknown key: did you mean", "task_iam_rol: enforce\n", 1, "task_iam_rol", "unknown key at the top level; did you mean task_iam_role?"},
+		{"unknown nested key: did you mean", "network:\n  agent_prot: 1\n", 2, "network.agent_prot", "did you mean agent_port?"},
+		{"unknown key far from any", "network:\n  zzzzzzzz: 1\n", 2, "network.zzzzzzzz", "known keys: agent_port,"},
 		{"bad enum", "\n\ntask_iam_role: on\n", 3, "task_iam_role", "allowed: enforce | ignore"},
 		{"bad enum bool-looking", "no_proxy: true\n", 1, "no_proxy", "invalid value \"true\"; allowed: auto | ignore"},
 		{"int as text", "network:\n  agent_port: abc\n", 2, "network.agent_port", "expected a whole number"},
