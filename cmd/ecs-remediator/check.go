@@ -21,6 +21,7 @@ Exit status: 0 compliant, 1 drift found, 2 error (bad flag, bad policy file,
 unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.status != \"ok\")'", stdout, stderr)
 	load := fs.configFlag()
 	asJSON := fs.Bool("json", false, `print one JSON object {"compliant": bool, "findings": [...]}`)
+	fs.wideFlag()
 	asProm := fs.Bool("prometheus", false, "print the compliance gauges in Prometheus text format (for cron, SSM or node_exporter's textfile collector)")
 	if code, ok := fs.parse(args, 0); !ok {
 		return code

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/agent"
@@ -40,6 +39,7 @@ Exit status: 0 nothing failed, 1 a check failed, 2 error (bad flag, bad
 policy file).`, "ecs-remediator doctor\necs-remediator doctor --json | jq '.findings[] | select(.status == \"fail\")'", stdout, stderr)
 	load := fs.configFlag()
 	asJSON := fs.Bool("json", false, `print one JSON object {"compliant": bool, "healthy": bool, "findings": [...]}`)
+	fs.wideFlag()
 	imds := fs.String("imds-endpoint", "", "base `URL` of the instance metadata service (default: the policy's doctor.imds_endpoint, "+doctor.DefaultIMDSEndpoint+")")
 	timeout := fs.Duration("timeout", 0, "deadline of each network check group, e.g. 2s (default: the policy's doctor.timeout, 2s)")
 	if code, ok := fs.parse(args, 0); !ok {
@@ -192,17 +192,17 @@ func fromFindings(fs []finding.Finding) []doctor.Result {
 // writeResults prints doctor (or lint) results as an aligned table with the
 // fix under each one that needs it, then a one-line verdict.
 func writeResults(w io.Writer, rs []doctor.Result, good, bad string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tITEM\tDETAIL")
+	var rows []row
 	counts := map[doctor.Status]int{}
 	for _, r := range rs {
 		counts[r.Status]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Status, r.Item, oneLine(r.Detail))
-		if r.Fix != "" && r.Status != doctor.OK {
-			fmt.Fprintf(tw, "\t  fix:\t%s\n", oneLine(r.Fix))
+		tr := row{status: string(r.Status), item: r.Item, detail: r.Detail}
+		if r.Status != doctor.OK {
+			tr.fix = r.Fix
 		}
+		rows = append(rows, tr)
 	}
-	tw.Flush()
+	renderTable(w, rows, tableWidth(w))
 	verdict := good
 	if doctor.Failed(rs) {
 		verdict = bad

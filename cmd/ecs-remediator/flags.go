@@ -58,7 +58,7 @@ func (f *flags) help(w io.Writer) {
 	}
 	fmt.Fprint(w, "\nFlags:\n")
 	for _, r := range rows {
-		lines := wrapWords(r.usage, max(80-width-6, 30))
+		lines := wrap(r.usage, max(80-width-6, 30))
 		fmt.Fprintf(w, "  %-*s  %s\n", width, r.left, lines[0])
 		for _, l := range lines[1:] {
 			fmt.Fprintf(w, "  %-*s  %s\n", width, "", l)
@@ -200,25 +200,6 @@ func (f *flags) configFlag() func() (*policy.Policy, error) {
 		})
 		return policy.Load(*path, explicit)
 	}
-}
-
-// wrapWords breaks s into lines of at most width characters at spaces (a
-// longer word gets its own line).
-func wrapWords(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, w := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = w
-		case len(line)+1+len(w) <= width:
-			line += " " + w
-		default:
-			lines = append(lines, line)
-			line = w
-		}
-	}
-	return append(lines, line)
 }
 
 // commandNames lists the commands, for suggestions.

@@ -30,6 +30,7 @@ ecs-remediator lint-trust-policy target.json --for cross-account --source-role a
 	purpose := fs.String("for", "", "what the role is for: `task|instance|cross-account` (required)")
 	source := fs.String("source-role", "", "with --for cross-account: the `ARN` of the role that assumes this one")
 	asJSON := fs.Bool("json", false, `print one JSON object {"ok": bool, "findings": [...]}`)
+	fs.wideFlag()
 	if code, ok := fs.parse(args, 1); !ok {
 		return code
 	}

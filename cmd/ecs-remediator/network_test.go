@@ -44,6 +44,22 @@ agent:
 						t.Errorf("%s: %s, want drift", item, st)
 					}
 				}
+				for _, f := range rep.Findings {
+					if strings.HasPrefix(f.Item, "network.") && f.Status == "drift" && !strings.Contains(f.Fix, "(runs: "+b.Iptables+" -t ") {
+						t.Errorf("%s: the JSON fix is not the whole command: %q", f.Item, f.Fix)
+					}
+				}
+				// On a terminal a fix that repeats the detail's rule is
+				// shortened, and a drift row says nothing about rules that
+				// are not needed (no docker0 here).
+				tty := runTTY(t, 200, unwrapEnv, "check", "--config", h.policy)
+				if !strings.Contains(tty.stdout, " -A PREROUTING with the rule above)") || strings.Contains(tty.stdout, "(runs: ") ||
+					strings.Contains(tty.stdout, "not needed") {
+					t.Errorf("check on a terminal:\n%s", tty.stdout)
+				}
+				if n, l := longest(tty.stdout); n > 200 {
+					t.Errorf("a line of %d on a 200-column terminal: %q", n, l)
+				}
 				r = run(t, "apply", "--config", h.policy)
 				if r.code != 0 {
 					t.Fatalf("apply: exit %d\n%s", r.code, r.stderr)

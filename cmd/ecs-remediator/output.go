@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
@@ -31,21 +36,53 @@ func displayStatus(f finding.Finding) string {
 	return string(f.Status)
 }
 
-// writeTable prints findings as a short aligned table with the fix under
-// every finding that needs one, then a one-line summary.
+// wide is set by --wide: table cells are printed whole, never wrapped or
+// shortened.
+var wide bool
+
+// wideFlag adds --wide to a command that prints a table.
+func (f *flags) wideFlag() {
+	f.BoolVar(&wide, "wide", false, "print every DETAIL and fix whole, on one line, as a pipe gets them")
+}
+
+// tableWidth is how wide a table printed on w may be: 0 (whole lines) for
+// --wide and anything that is not a terminal; on a terminal $COLUMNS, or
+// else the terminal's size.
+func tableWidth(w io.Writer) int {
+	if wide {
+		return 0
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0 // not a terminal: a pipe or a file gets whole lines
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return int(ws.Col)
+}
+
+// row is one line of a findings table.
+type row struct{ status, item, detail, fix string }
+
+// writeTable prints findings as a table with the fix under every finding
+// that needs one, then a one-line summary.
 func writeTable(w io.Writer, fs []finding.Finding) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tITEM\tDETAIL")
+	var rows []row
 	counts := map[string]int{}
 	for _, f := range fs {
-		st := displayStatus(f)
-		counts[st]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", st, f.Item, oneLine(f.Detail))
-		if f.Fix != "" && f.Status != finding.OK {
-			fmt.Fprintf(tw, "\t  fix:\t%s\n", oneLine(f.Fix))
+		r := row{status: displayStatus(f), item: f.Item, detail: f.Detail}
+		counts[r.status]++
+		if f.Status != finding.OK {
+			r.fix = f.Fix
 		}
+		rows = append(rows, r)
 	}
-	tw.Flush()
+	renderTable(w, rows, tableWidth(w))
 	verdict := "compliant"
 	if !finding.Compliant(fs) {
 		verdict = "NOT compliant"
@@ -59,7 +96,136 @@ func writeTable(w io.Writer, fs []finding.Finding) {
 	fmt.Fprintf(w, "\n%s: %s\n", verdict, strings.Join(parts, ", "))
 }
 
+// cell is the text of one table cell: one line. Every cell goes through it.
+func cell(s string) string { return oneLine(s) }
+
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// minDetail is the narrowest DETAIL column worth printing beside the item;
+// below it each detail goes on its own lines under the item.
+const minDetail = 40
+
+// renderTable prints STATUS ITEM DETAIL. With width 0 every row is one
+// whole line, aligned. Otherwise DETAIL and the fix wrap within width: in
+// a column when it leaves at least minDetail characters, else under the
+// item, indented.
+func renderTable(w io.Writer, rows []row, width int) {
+	statusW, itemW := len("STATUS"), len("ITEM")
+	for i := range rows {
+		r := &rows[i]
+		r.status, r.item, r.detail, r.fix = cell(r.status), cell(r.item), cell(r.detail), cell(r.fix)
+		if width > 0 {
+			r.fix = shortFix(r.detail, r.fix)
+		}
+		statusW = max(statusW, runeLen(r.status))
+		itemW = max(itemW, runeLen(r.item))
+	}
+	col := statusW + 2 + itemW + 2
+	fixLabel := "  fix:"
+	if width > 0 && width-col < minDetail {
+		// Stacked: the item, then its detail and fix indented below it.
+		const indent = 8
+		indentS := strings.Repeat(" ", indent)
+		fmt.Fprintf(w, "%-*s  %s\n", statusW, "STATUS", "ITEM")
+		for _, r := range rows {
+			fmt.Fprintf(w, "%-*s  %s\n", statusW, r.status, r.item)
+			for _, l := range wrap(r.detail, width-indent) {
+				fmt.Fprintf(w, "%s%s\n", indentS, l)
+			}
+			if r.fix != "" {
+				for i, l := range wrap(r.fix, width-indent-len("fix: ")) {
+					label := "fix: "
+					if i > 0 {
+						label = "     "
+					}
+					fmt.Fprintf(w, "%s%s%s\n", indentS, label, l)
+				}
+			}
+		}
+		return
+	}
+	line := func(status, item, text string) {
+		lines := []string{text}
+		if width > 0 {
+			lines = wrap(text, width-col)
+		}
+		fmt.Fprintf(w, "%s\n", strings.TrimRight(fmt.Sprintf("%s%s  %s%s  %s", status, pad(status, statusW), item, pad(item, itemW), lines[0]), " "))
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat(" ", col), l)
+		}
+	}
+	line("STATUS", "ITEM", "DETAIL")
+	for _, r := range rows {
+		line(r.status, r.item, r.detail)
+		if r.fix != "" {
+			line("", fixLabel, r.fix)
+		}
+	}
+}
+
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+func pad(s string, w int) string { return strings.Repeat(" ", max(w-runeLen(s), 0)) }
+
+// wrap breaks s into lines of at most width characters at spaces; a word
+// longer than a line (a long path) is cut.
+func wrap(s string, width int) []string {
+	width = max(width, 10)
+	var lines []string
+	line := []rune{}
+	for _, word := range strings.Fields(s) {
+		wr := []rune(word)
+		for len(wr) > width {
+			if len(line) > 0 {
+				lines = append(lines, string(line))
+				line = line[:0]
+			}
+			lines = append(lines, string(wr[:width]))
+			wr = wr[width:]
+		}
+		switch {
+		case len(line) == 0:
+			line = append(line, wr...)
+		case len(line)+1+len(wr) <= width:
+			line = append(append(line, ' '), wr...)
+		default:
+			lines = append(lines, string(line))
+			line = append(line[:0:0], wr...)
+		}
+	}
+	return append(lines, string(line))
+}
+
+// runsRe is a fix that lists the commands apply runs.
+var (
+	runsRe = regexp.MustCompile(`^(.*) \(runs: (.*)\)$`)
+	cmdRe  = regexp.MustCompile(`^(\S+) (-t \S+) (-[AID]) (\S+)((?: \d+)?) (.*)$`)
+)
+
+// shortFix shortens a fix that repeats the detail: "ecs-remediator apply
+// (runs: iptables -t nat -A OUTPUT <the rule the detail shows>)" becomes
+// "ecs-remediator apply (runs iptables -A OUTPUT with the rule above)". A
+// fix with any command the detail does not show is kept whole.
+func shortFix(detail, fix string) string {
+	m := runsRe.FindStringSubmatch(fix)
+	if m == nil {
+		return fix
+	}
+	var verbs []string
+	for _, c := range strings.Split(m[2], "; ") {
+		cm := cmdRe.FindStringSubmatch(c)
+		// The detail may name the tool differently (iptables, iptables-nft).
+		if cm == nil || !strings.Contains(detail, " "+cm[2]+" "+cm[4]+" "+cm[6]) {
+			return fix
+		}
+		verbs = append(verbs, cm[1]+" "+cm[3]+" "+cm[4]+cm[5])
+	}
+	what := "the rule above"
+	if len(verbs) > 1 {
+		what = "the rules above"
+	}
+	return fmt.Sprintf("%s (runs %s with %s)", m[1], strings.Join(verbs, ", "), what)
+}
 
 func hasStatus(fs []finding.Finding, st finding.Status) bool {
 	for _, f := range fs {

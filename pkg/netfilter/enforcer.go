@@ -105,7 +105,7 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 		f.Detail = "not enforced by policy (network.block_introspection is off)"
 		return f, true
 	}
-	var details, fixes, warns []string
+	var details, fixes, warns, notNeeded []string
 	seen := false
 	for _, fr := range fams {
 		has := false
@@ -127,7 +127,9 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 				continue
 			}
 			if !st.w.required && st.copies == 0 {
-				details = append(details, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" (no docker0 interface)")
+				// Said only on an ok row: on a drift row it is noise
+				// between the reader and what is wrong.
+				notNeeded = append(notNeeded, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" (no docker0 interface)")
 				continue
 			}
 			details = append(details, st.describe())
@@ -152,6 +154,9 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 	}
 	if !seen {
 		return f, false
+	}
+	if f.Status == finding.OK {
+		details = append(details, notNeeded...)
 	}
 	f.Detail = strings.Join(details, "; ")
 	if len(warns) > 0 {

@@ -306,3 +306,23 @@ func TestPolicyOff(t *testing.T) {
 		})
 	})
 }
+
+// A rule that is not needed (the docker0 ACCEPT without docker0) is not
+// mentioned on a drift row, where it would hide what is wrong; an ok row
+// says it.
+func TestNotNeededOnlyOnOKRows(t *testing.T) {
+	forBackends(t, func(t *testing.T, b nstest.Backend) {
+		nstest.Run(t, func() {
+			e := newNS(t, nsConfig(t, b, false))
+			f := findingOf(e.Check(ctx(t)), ItemIntrospectionBlock)
+			if f.Status != finding.Drift || strings.Contains(f.Detail, "not needed") || !strings.Contains(f.Detail, "missing:") {
+				t.Fatalf("drift row: %s %q", f.Status, f.Detail)
+			}
+			fs, _ := e.Apply(ctx(t), false, nil)
+			requireCompliant(t, fs)
+			if f := findingOf(e.Check(ctx(t)), ItemIntrospectionBlock); f.Status != finding.OK || !strings.Contains(f.Detail, "not needed") {
+				t.Fatalf("ok row: %s %q", f.Status, f.Detail)
+			}
+		})
+	})
+}
