@@ -27,7 +27,12 @@ Exit status: 0 compliant at the end (whether or not something changed),
 2 error (bad flag, bad policy file, a repair that failed).`, "ecs-remediator apply --dry-run   # print the diff, change nothing\necs-remediator apply", stdout, stderr)
 	load := fs.configFlag()
 	dryRun := fs.Bool("dry-run", false, "print a unified diff of the files and the commands it would run; change nothing")
+	logFormat := fs.logFormatFlag()
+	fs.wideFlag()
 	if code, ok := fs.parse(args, 0); !ok {
+		return code
+	}
+	if code, ok := fs.checkLogFormat(*logFormat); !ok {
 		return code
 	}
 	p, err := load()
@@ -35,7 +40,7 @@ Exit status: 0 compliant at the end (whether or not something changed),
 		fmt.Fprintf(stderr, "ecs-remediator apply: %v\n", err)
 		return exitError
 	}
-	log, err := newLogger(p.LogLevel, stderr)
+	log, err := newLogger(p.LogLevel, *logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecs-remediator apply: %v\n", err)
 		return exitError

@@ -42,6 +42,9 @@ unreadable file).`, "ecs-remediator check --json | jq '.findings[] | select(.sta
 		return exitError
 	}
 	res := rec.Check(ctx)
+	if line := markUnread("check", res.Findings, canReadFirewall()); line != "" {
+		fmt.Fprintln(stderr, line)
+	}
 	if *asProm {
 		if err := metrics.WriteText(stdout, res.Findings); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator check: %v\n", err)

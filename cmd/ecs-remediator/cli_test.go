@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
@@ -25,7 +26,14 @@ type result struct {
 
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return runAs(t, bin, nil, args...)
+}
+
+// runAs runs the binary at path with attr (nil: as this process).
+func runAs(t *testing.T, path string, attr *syscall.SysProcAttr, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = attr
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

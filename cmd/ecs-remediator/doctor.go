@@ -66,6 +66,9 @@ policy file).`, "ecs-remediator doctor\necs-remediator doctor --json | jq '.find
 		return exitError
 	}
 	checked := rec.Check(ctx)
+	if line := markUnread("doctor", checked.Findings, canReadFirewall()); line != "" {
+		fmt.Fprintln(stderr, line)
+	}
 	units := agent.NewDBus(agent.DBusOptions{CallTimeout: doctorTimeout(p, *timeout)})
 	defer units.Close()
 	c := doctorConfig(p, units)
@@ -176,6 +179,8 @@ func fromFindings(fs []finding.Finding) []doctor.Result {
 	for _, f := range fs {
 		r := doctor.Result{Item: f.Item, Detail: f.Detail, Fix: f.Fix}
 		switch {
+		case f.Detail == notRead:
+			r.Status, r.Fix = doctor.Skip, ""
 		case f.Status == finding.Drift || f.Status == finding.Error:
 			r.Status = doctor.Fail
 		case f.Warned():

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
@@ -117,4 +118,55 @@ func stripCounters(s string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// Without CAP_NET_ADMIN (here: the real binary as user nobody, in a
+// namespace) check says once that reading the firewall needs root and what
+// it still checked, instead of one iptables error per rule.
+func TestCheckWithoutRoot(t *testing.T) {
+	b := nstest.Backends[0]
+	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
+	h := newHost(t, good, "")
+	for d := h.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // nobody reads the policy and ecs.config
+	}
+	pol := fmt.Sprintf(`ecs_config: %s
+ecs_config_base: "off"
+network:
+  iptables: %s
+persist:
+  iptables: "off"
+  sysctl: "off"
+agent:
+  proxy_dropin_dir: %s
+`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "ecs.service.d"))
+	os.WriteFile(h.policy, []byte(pol), 0o644)
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	exe := filepath.Join(h.dir, "ecs-remediator") // bin's directory is private
+	if data, err := os.ReadFile(bin); err != nil || os.WriteFile(exe, data, 0o755) != nil {
+		t.Fatal("copy the binary:", err)
+	}
+	nstest.Run(t, func() {
+		r := runAs(t, exe, nobody, "check", "--config", h.policy)
+		if r.code != 2 {
+			t.Errorf("exit %d, want 2 (not everything could be observed)", r.code)
+		}
+		if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "needs root (or CAP_NET_ADMIN)") ||
+			!strings.Contains(r.stderr, "checked without it: ecs_config.*") || !strings.Contains(r.stderr, "sudo ecs-remediator check") {
+			t.Errorf("stderr:\n%s", r.stderr)
+		}
+		if strings.Contains(r.stdout, "Permission denied") || strings.Contains(r.stdout, "network.credentials_dnat") ||
+			!strings.Contains(r.stdout, "ecs_config.ECS_ENABLE_TASK_IAM_ROLE") || !strings.Contains(r.stdout, "not checked (needs root)") {
+			t.Errorf("table:\n%s", r.stdout)
+		}
+		// JSON keeps every item: the unread ones are errors saying why.
+		rep := decodeReport(t, runAs(t, exe, nobody, "check", "--config", h.policy, "--json").stdout)
+		if st, d := findingOf(t, rep, "network.credentials_dnat"); st != "error" || d != notRead {
+			t.Errorf("network.credentials_dnat: %s %q", st, d)
+		}
+		// As root the same namespace is read.
+		if r := run(t, "check", "--config", h.policy); r.code != 1 || strings.Contains(r.stderr, "needs root") {
+			t.Errorf("as root: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
 }

@@ -74,7 +74,13 @@ type row struct{ status, item, detail, fix string }
 func writeTable(w io.Writer, fs []finding.Finding) {
 	var rows []row
 	counts := map[string]int{}
+	var others []finding.Finding
 	for _, f := range fs {
+		if f.Detail == notRead {
+			counts["not checked (needs root)"]++ // said once, on stderr
+			continue
+		}
+		others = append(others, f)
 		r := row{status: displayStatus(f), item: f.Item, detail: f.Detail}
 		counts[r.status]++
 		if f.Status != finding.OK {
@@ -84,11 +90,14 @@ func writeTable(w io.Writer, fs []finding.Finding) {
 	}
 	renderTable(w, rows, tableWidth(w))
 	verdict := "compliant"
-	if !finding.Compliant(fs) {
+	switch {
+	case !finding.Compliant(others):
 		verdict = "NOT compliant"
+	case len(others) < len(fs):
+		verdict = "compliant as far as checked"
 	}
 	var parts []string
-	for _, st := range []string{"ok", "warn", "drift", "error"} {
+	for _, st := range []string{"ok", "warn", "drift", "error", "not checked (needs root)"} {
 		if counts[st] > 0 || st == "ok" {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}

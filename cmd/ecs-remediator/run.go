@@ -37,7 +37,11 @@ polled), with a periodic full resync as a safety net. Restarts the ECS agent
 changed. Speaks sd_notify (Type=notify, watchdog) and logs to journald under
 systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --now ecs-remediator   # as installed by the package\necs-remediator run --config ./policy.yaml   # in the foreground", stdout, stderr)
 	load := fs.configFlag()
+	logFormat := fs.logFormatFlag()
 	if code, ok := fs.parse(args, 0); !ok {
+		return code
+	}
+	if code, ok := fs.checkLogFormat(*logFormat); !ok {
 		return code
 	}
 	p, err := load()
@@ -45,7 +49,7 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 		fmt.Fprintf(stderr, "ecs-remediator run: %v\n", err)
 		return exitError
 	}
-	log, err := newLogger(p.LogLevel, stderr)
+	log, err := newLogger(p.LogLevel, *logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecs-remediator run: %v\n", err)
 		return exitError

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -14,16 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runTTY runs the binary with stdout and stderr on a new pseudo-terminal of
-// cols columns (0: leave the size alone) and returns what it printed, with
-// the terminal's \r\n turned back into \n. env is added to the environment.
-func runTTY(t *testing.T, cols int, env []string, args ...string) result {
+// openPTY opens a new pseudo-terminal of cols columns (0: leave the size
+// alone) and returns its master and slave ends.
+func openPTY(t *testing.T, cols int) (master, slave *os.File) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	defer master.Close()
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +30,7 @@ func runTTY(t *testing.T, cols int, env []string, args ...string) result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +39,27 @@ func runTTY(t *testing.T, cols int, env []string, args ...string) result {
 			t.Fatal(err)
 		}
 	}
+	return master, slave
+}
+
+// ttyCommand is the binary with stdin, stdout and stderr on slave, in its
+// own session with slave as its controlling terminal.
+func ttyCommand(slave *os.File, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	return cmd
+}
+
+// runTTY runs the binary with stdout and stderr on a new pseudo-terminal of
+// cols columns and returns what it printed, with the terminal's \r\n
+// turned back into \n. env is added to the environment.
+func runTTY(t *testing.T, cols int, env []string, args ...string) result {
+	t.Helper()
+	master, slave := openPTY(t, cols)
+	defer master.Close()
+	cmd := ttyCommand(slave, env, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +78,39 @@ func runTTY(t *testing.T, cols int, env []string, args ...string) result {
 	}
 	s := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	return result{code: code, stdout: s}
+}
+
+// startTTY starts a long-running command (the daemon) on a new
+// pseudo-terminal; it is stopped with SIGTERM when the test ends.
+func startTTY(t *testing.T, cols int, args ...string) *syncBuffer {
+	t.Helper()
+	master, slave := openPTY(t, cols)
+	cmd := ttyCommand(slave, unwrapEnv, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	out := &syncBuffer{}
+	done := make(chan struct{})
+	go func() {
+		io.Copy(crlf{out}, master)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		<-done
+		master.Close()
+	})
+	return out
+}
+
+// crlf turns a terminal's \r\n into \n.
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	_, err := c.w.Write(bytes.ReplaceAll(p, []byte("\r"), nil))
+	return len(p), err
 }
 
 func longest(s string) (int, string) {
@@ -159,5 +208,65 @@ func TestShortFix(t *testing.T) {
 	}
 	if got := shortFix(detail, "ecs-remediator apply"); got != "ecs-remediator apply" {
 		t.Errorf("%q", got)
+	}
+}
+
+// On a terminal apply prints the sentences only; the fields are in
+// --log-format json (and the journal); a pipe gets the text lines with
+// their fields.
+func TestApplyLogFormats(t *testing.T) {
+	const drifted = "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n"
+	h := newHost(t, drifted, "")
+	r := runTTY(t, 80, unwrapEnv, "apply", "--config", h.policy)
+	if r.code != 0 || !strings.Contains(r.stdout, "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line 1") {
+		t.Fatalf("apply on a terminal: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.Contains(l, "{") || strings.Contains(l, "message_id") || strings.Contains(l, " INFO ") {
+			t.Errorf("apply on a terminal printed a structured line: %q", l)
+		}
+	}
+
+	os.WriteFile(h.ecsConfig, []byte(drifted), 0o644)
+	r = run(t, "apply", "--config", h.policy, "--log-format", "json")
+	var repaired map[string]any
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("--log-format json: %q: %v", l, err)
+		}
+		if m["item"] == "ecs_config.ECS_ENABLE_TASK_IAM_ROLE" {
+			repaired = m
+		}
+	}
+	if r.code != 0 || repaired == nil || repaired["message_id"] != "5c620fe93edf42679e0e7d6686fc5f36" || repaired["old"] != `"true"` || repaired["new"] != "true" {
+		t.Fatalf("--log-format json: exit %d, repair %v\n%s", r.code, repaired, r.stderr)
+	}
+
+	os.WriteFile(h.ecsConfig, []byte(drifted), 0o644)
+	if r := run(t, "apply", "--config", h.policy); !strings.Contains(r.stderr, `"item": "ecs_config.ECS_ENABLE_TASK_IAM_ROLE"`) {
+		t.Errorf("apply into a pipe lost the fields:\n%s", r.stderr)
+	}
+	if r := run(t, "apply", "--config", h.policy, "--log-format", "yaml"); r.code != 2 || !strings.Contains(r.stderr, `--log-format "yaml": give human, text or json`) {
+		t.Errorf("bad --log-format: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// The daemon in a terminal prints sentences too.
+func TestRunOnTerminal(t *testing.T) {
+	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n", "metrics:\n  textfile: \"off\"\ndoctor:\n  interval: 1h\n")
+	pol, _ := os.ReadFile(h.policy) // its agent: section, plus restart: never
+	os.WriteFile(h.policy, []byte(strings.Replace(string(pol), "agent:\n", "agent:\n  restart: never\n", 1)), 0o644)
+	out := startTTY(t, 100, "run", "--config", h.policy)
+	eventually(t, "the repair logged", out, func() bool {
+		return strings.Contains(out.String(), "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line 1")
+	})
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "message_id") || strings.Contains(l, `{"`) {
+			t.Errorf("run on a terminal printed a structured line: %q", l)
+		}
 	}
 }

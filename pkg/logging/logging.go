@@ -36,9 +36,28 @@ const (
 	Journal
 )
 
+// Format is the shape of console lines.
+type Format string
+
+const (
+	// Text is time (left out when stderr already goes to the journal),
+	// level, message, then the fields as JSON.
+	Text Format = "text"
+	// Human is the message only, "warning: " or "error: " before it: for
+	// a person at a terminal. The fields go to the journal or JSON.
+	Human Format = "human"
+	// JSON is one JSON object per entry: ts, level, msg and every field.
+	JSON Format = "json"
+)
+
+// Formats lists the console formats, for flag help and errors.
+var Formats = []Format{Human, Text, JSON}
+
 // Options tune New. The zero value is what the daemon wants.
 type Options struct {
 	Output Output
+	// Format of console lines; "" means Text.
+	Format Format
 	// Writer receives console lines; nil means os.Stderr.
 	Writer io.Writer
 	// Identifier is SYSLOG_IDENTIFIER; "" means Identifier.
@@ -78,7 +97,16 @@ func New(level string, o Options) (*zap.Logger, error) {
 	if useJournal {
 		core = newJournalCore(lvl, o.Identifier, journalSend)
 	} else {
-		core = newConsoleCore(lvl, o.Writer, getenv("JOURNAL_STREAM") != "")
+		switch o.Format {
+		case Human:
+			core = newHumanCore(lvl, o.Writer)
+		case JSON:
+			core = newJSONCore(lvl, o.Writer)
+		case Text, "":
+			core = newConsoleCore(lvl, o.Writer, getenv("JOURNAL_STREAM") != "")
+		default:
+			return nil, fmt.Errorf("log format %q: use human, text or json", o.Format)
+		}
 	}
 	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(o.Writer))), nil
 }
