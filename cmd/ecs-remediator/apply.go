@@ -75,11 +75,14 @@ Exit status: 0 compliant at the end (whether or not something changed),
 		fmt.Fprintln(stderr, "ecs-remediator apply: already compliant, nothing changed")
 	} else {
 		fmt.Fprintf(stderr, "ecs-remediator apply: %d repair(s) made; the host is compliant\n", len(res.Changes))
+		restart := false
 		for _, c := range res.Changes {
-			if c.AgentRestart {
-				fmt.Fprintln(stderr, "ecs-remediator apply: the ECS agent reads ecs.config only at start: if it is running, restart it (systemctl restart ecs)")
-				break
-			}
+			restart = restart || c.AgentRestart
+		}
+		if restart {
+			fmt.Fprintln(stderr, "ecs-remediator apply: the ECS agent reads ecs.config only at start: if it is running, restart it (systemctl restart ecs)")
+		} else {
+			fmt.Fprintln(stderr, "ecs-remediator apply: no agent restart needed: the agent already runs with these values")
 		}
 	}
 	return exitOK

@@ -42,9 +42,14 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 	if base != "" {
 		w.watched = append(w.watched, base)
 	}
+	agentJSON := p.ECSConfigJSON
+	if agentJSON == "off" {
+		agentJSON = ""
+	}
 	es = append(es, ecsconfig.New(ecsconfig.Config{
 		Path:                   p.ECSConfig,
 		BasePath:               base,
+		AgentJSONPath:          agentJSON,
 		BackupPath:             p.BackupPath(),
 		TaskIAMRole:            p.TaskIAMRole == policy.Enforce,
 		TaskIAMRoleNetworkHost: p.TaskIAMRoleNetworkHost == policy.Enforce,

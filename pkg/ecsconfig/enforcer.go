@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
@@ -21,6 +23,9 @@ type Config struct {
 	// BasePath is read first and overridden by Path
 	// (/var/lib/ecs/ecs.config); "" means none. Never written.
 	BasePath string
+	// AgentJSONPath is the host path of the agent's JSON configuration
+	// file (/etc/ecs/ecs.config.json), read only; "" means none.
+	AgentJSONPath string
 	// BackupPath receives a copy of Path before its first change; ""
 	// means no backup.
 	BackupPath string
@@ -116,6 +121,7 @@ func (e *Enforcer) observe() *observation {
 	v := &view{mainPath: e.c.Path, basePath: e.c.BasePath}
 	if exists {
 		v.main = Parse(data)
+		v.sys = ParseSystemd(data)
 	}
 	if e.c.BasePath != "" {
 		bdata, bexists, err := readFile(e.c.BasePath)
@@ -128,6 +134,9 @@ func (e *Enforcer) observe() *observation {
 			v.base = Parse(bdata)
 		}
 	}
+	if e.c.TaskIAMRole || e.c.TaskIAMRoleNetworkHost {
+		v.json = readAgentJSON(v, e.c.AgentJSONPath)
+	}
 	if e.c.TaskIAMRole {
 		o.items = append(o.items, v.flagItem(KeyTaskIAMRole, "task roles are OFF"))
 	}
@@ -135,10 +144,14 @@ func (e *Enforcer) observe() *observation {
 		o.items = append(o.items, v.flagItem(KeyTaskIAMRoleNetworkHost, "task roles for host-network tasks are OFF"))
 	}
 	if e.c.NoProxy {
+		o.items = append(o.items, v.proxyItems()...)
 		o.items = append(o.items, v.noProxyItem())
 	}
 	for _, k := range e.extraKeys() {
 		o.items = append(o.items, v.extraItem(k, e.c.Extra[k]))
+	}
+	if it, ok := v.environmentFileItem(); ok {
+		o.items = append(o.items, it)
 	}
 	if o.drifts() {
 		// A drift apply cannot repair is an error, not a drift.
@@ -177,15 +190,34 @@ func (e *Enforcer) edit(o *observation) ([]byte, []finding.Change) {
 		if it.key == "" {
 			continue
 		}
-		action, n := f.Set(it.key, it.value)
+		var action, newValue string
+		switch {
+		case it.remove:
+			var lines []string
+			for _, n := range f.RemoveOnlyQuotes(it.key) {
+				lines = append(lines, strconv.Itoa(n))
+			}
+			action, newValue = "removed line "+strings.Join(lines, ", "), "(unset)"
+		case it.at > 0 && it.at <= len(f.Lines):
+			f.SetLine(it.at, it.key, it.value)
+			action, newValue = fmt.Sprintf("rewrote line %d", it.at), show(it.value)
+		default:
+			a, n := f.Set(it.key, it.value)
+			action, newValue = fmt.Sprintf("%s %d", a, n), show(it.value)
+		}
+		if it.secret {
+			newValue = "(unquoted, not shown)"
+		} else if newValue == "" {
+			newValue = "(empty: no proxy)"
+		}
 		changes = append(changes, finding.Change{
 			Item:         it.f.Item,
-			Action:       fmt.Sprintf("%s %d", action, n),
+			Action:       action,
 			Target:       e.c.Path,
 			Old:          it.old,
-			New:          show(it.value),
+			New:          newValue,
 			Reason:       it.reason,
-			AgentRestart: true,
+			AgentRestart: !it.noRestart,
 		})
 	}
 	return f.Bytes(), changes

@@ -68,7 +68,7 @@ func TestCheckTraps(t *testing.T) {
 		{"spaced key", "ECS_ENABLE_TASK_IAM_ROLE = true\n", "", role, finding.Drift, `variable named "ECS_ENABLE_TASK_IAM_ROLE "`},
 		{"export", "export ECS_ENABLE_TASK_IAM_ROLE=true\n", "", role, finding.Drift, `"export ECS_ENABLE_TASK_IAM_ROLE"`},
 		{"later false wins", both + "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=false\n", "", host, finding.Drift, "last line wins"},
-		{"commented true does not count", "#ECS_ENABLE_TASK_IAM_ROLE=true\n", "", role, finding.Drift, "not set"},
+		{"commented true does not count", "#ECS_ENABLE_TASK_IAM_ROLE=true\n", "", role, finding.Drift, "unset (true by ecs-init's default); pinning"},
 		{"CRLF", "ECS_ENABLE_TASK_IAM_ROLE=true\r\n", "", role, finding.OK, ""},
 		{"missing file", "\x00none", "", role, finding.Drift, "does not exist"},
 		{"base sets false", "", "ECS_ENABLE_TASK_IAM_ROLE=false\n", role, finding.Drift, "does not override"},
@@ -138,7 +138,10 @@ func TestApplyRepairsMinimally(t *testing.T) {
 		t.Fatalf("changes: %+v", cs)
 	}
 	for _, ch := range cs {
-		if !ch.AgentRestart || ch.Target != c.Path || ch.Reason == "" || ch.Action == "" {
+		// An unset flag is true by ecs-init's default: pinning it needs no
+		// agent restart; the other repairs change what the agent runs with.
+		unset := ch.Item == ItemPrefix+KeyTaskIAMRoleNetworkHost
+		if ch.AgentRestart == unset || ch.Target != c.Path || ch.Reason == "" || ch.Action == "" {
 			t.Errorf("change lacks fields: %+v", ch)
 		}
 	}

@@ -28,6 +28,8 @@ var proxyKeys = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy
 type view struct {
 	mainPath, basePath string
 	main, base         *File
+	sys                *SystemdView // the main file as systemd reads it (nil: absent)
+	json               *agentJSON   // the agent's JSON configuration file
 }
 
 // source is the line that decides a variable's value.
@@ -86,11 +88,15 @@ func (v *view) whyUnset(key string, base bool) (detail, reason string) {
 
 // item is one finding and, for a drift, the line that repairs it.
 type item struct {
-	f      finding.Finding
-	key    string // variable to set in the main file ("" when nothing to do)
-	value  string // its canonical value
-	old    string // effective value before, for Change.Old
-	reason string // for Change.Reason
+	f         finding.Finding
+	noRestart bool   // the agent's running value does not change
+	remove    bool   // remove the key's quotes-only lines instead of setting it
+	secret    bool   // the value must not be shown (a proxy URL)
+	at        int    // 1-based line of the main file to rewrite (0: Set decides)
+	key       string // variable to set in the main file ("" when nothing to do)
+	value     string // its canonical value
+	old       string // effective value before, for Change.Old
+	reason    string // for Change.Reason
 }
 
 func (it *item) drift(detail, fix, key, value, old, reason string) {
@@ -113,14 +119,17 @@ func (v *view) flagItem(key, off string) item {
 	fix := fmt.Sprintf("ecs-remediator apply, or set the line to %s=true (no quotes, no spaces around =) in %s and run systemctl restart ecs", key, v.mainPath)
 	s, found := v.lookup(key)
 	if !found {
-		detail := v.missing() + "not set; relies on ecs-init's built-in default (true), which a changed default or an agent started without ecs-init would not apply"
-		reason := "not set explicitly; pinned to true instead of relying on ecs-init's built-in default"
+		// ecs-init's defaults hold KEY=true and the file does not
+		// override it: the agent ecs-init starts already runs with true.
+		detail := v.missing() + "unset (true by ecs-init's default); pinning " + key + "=true, so that a changed default or an agent started without ecs-init keeps it on (no agent restart: the agent already runs with true)"
+		reason := "unset (true by ecs-init's default); pinned to true, no agent restart needed"
 		if why, short := v.whyUnset(key, true); why != "" {
 			detail = why + "; " + detail
-			reason = short
+			reason = short + "; true by ecs-init's default, pinned, no agent restart needed"
 		}
-		it.drift(detail, fmt.Sprintf("ecs-remediator apply, or add the line %s=true to %s and run systemctl restart ecs", key, v.mainPath),
+		it.drift(detail, fmt.Sprintf("ecs-remediator apply, or add the line %s=true to %s (no restart needed)", key, v.mainPath),
 			key, "true", oldValue("", false), reason)
+		it.noRestart = true
 		return it
 	}
 	line := s.where() + ": " + showLine(key, s.a.Value)
@@ -129,12 +138,61 @@ func (v *view) flagItem(key, off string) item {
 		it.ok(line)
 		return it
 	}
+	decides, runsTrue := v.whatDecides(key, s.a.Value)
 	detail := line + ": " + why + v.fromBase(s)
 	if earlier := v.earlierTrue(s, key); earlier != "" {
 		detail += "; " + earlier
 	}
+	if decides != "" {
+		detail += "; " + decides
+	}
 	it.drift(detail, fix, key, "true", oldValue(s.a.Value, true), reason)
+	if runsTrue {
+		it.noRestart = true
+		it.reason += "; the agent already runs with true (" + jsonField[key] + " in " + v.json.path + "), no agent restart needed"
+	}
 	return it
+}
+
+// whatDecides says, for a flag whose ecs.config value the agent does not
+// take as true, what decides the value the agent runs with
+// (agent/config/config.go NewConfig: environment, then the JSON file, then
+// EC2 user data, then the default false; docs/ecs-config.md). runsTrue is
+// true when that is known to be true.
+func (v *view) whatDecides(key, value string) (detail string, runsTrue bool) {
+	b, valid := ParseBool(value)
+	if valid && (b || key == KeyTaskIAMRole) {
+		return "", false // an explicit value the agent takes
+	}
+	// An empty or invalid value is "not set" for the agent; for the
+	// host-network flag (a plain bool) false is too.
+	lead := "the agent treats this as not set"
+	if valid {
+		lead = "false is the zero value of the agent's " + jsonField[key] + ", so it counts as not set"
+	}
+	field := jsonField[key]
+	userData := fmt.Sprintf("EC2 user data in JSON ({\"ECSAgentConfiguration\":{\"%s\":true}}) may still switch it, else it is off (check the instance's user data)", field)
+	j := v.json
+	switch {
+	case j == nil || (j.path == "" && j.note == ""):
+		return lead + ": " + userData, false
+	case j.path == "":
+		return lead + "; " + j.note + "; " + userData, false
+	case j.err != nil:
+		return lead + "; " + j.err.Error(), false
+	}
+	src := j.path
+	if j.note != "" {
+		src += " (" + j.note + ")"
+	}
+	if !j.exists {
+		return fmt.Sprintf("%s, and the agent's JSON file %s does not exist: %s", lead, src, userData), false
+	}
+	jb, ok := j.flags[key]
+	if !ok || !jb.set {
+		return fmt.Sprintf("%s, and the agent's JSON file %s does not set %s: %s", lead, src, field, userData), false
+	}
+	return fmt.Sprintf("%s, so the agent's JSON file %s decides: %s is %s there", lead, src, field, jb.raw), jb.val
 }
 
 // missing notes that the main file does not exist ("" when it does).
@@ -178,10 +236,13 @@ func (v *view) earlierTrue(s source, key string) string {
 }
 
 // noProxyItem judges NO_PROXY: with a proxy set, it must hold the entries
-// the agent needs, unquoted.
+// the agent needs, unquoted. A repair keeps every entry either reader had:
+// the agent's (ecs-init's loop) and ecs-init's own process's (systemd's
+// parse, which reads "NO_PROXY = a,b" as NO_PROXY=a,b), and rewrites the
+// line both of them then read.
 func (v *view) noProxyItem() item {
 	it := item{f: finding.Finding{Item: ItemPrefix + KeyNoProxy}}
-	var proxies []string
+	var proxies, broken []string
 	for _, k := range proxyKeys {
 		if s, ok := v.lookup(k); ok {
 			if inner, _ := unquote(s.a.Value); inner != "" {
@@ -190,7 +251,16 @@ func (v *view) noProxyItem() item {
 			}
 		}
 	}
+	for _, k := range v.proxyKeysSet() {
+		if s, ok := v.lookup(k); ok && onlyQuotes(s.a.Value) {
+			broken = append(broken, ItemPrefix+k)
+		}
+	}
 	if len(proxies) == 0 {
+		if len(broken) > 0 {
+			it.ok("no working proxy configured (a proxy that is only quotes is broken: see " + strings.Join(broken, ", ") + ")")
+			return it
+		}
 		it.ok("no proxy configured")
 		return it
 	}
@@ -199,6 +269,11 @@ func (v *view) noProxyItem() item {
 	need := strings.Join(noproxy.Required, ",")
 	fix := fmt.Sprintf("ecs-remediator apply, or make the NO_PROXY line in %s hold %s (unquoted, keep your own entries) and run systemctl restart ecs", v.mainPath, need)
 
+	// ecs-init's own process: the line systemd takes NO_PROXY from.
+	sysVal, sysLine := "", 0
+	if sv, ok := v.sys.Lookup(KeyNoProxy); ok {
+		sysVal, sysLine = sv.Value, sv.Line
+	}
 	s, found := v.lookup(KeyNoProxy)
 	if !found {
 		start, from := "", ""
@@ -206,9 +281,14 @@ func (v *view) noProxyItem() item {
 			start, _ = unquote(l.a.Value)
 			from = fmt.Sprintf(" (the new NO_PROXY starts from the entries of no_proxy at %s)", l.where())
 		}
+		if sysLine > 0 {
+			start = union(start, sysVal)
+			from += fmt.Sprintf(" (and keeps the entries ecs-init's own process reads from line %d)", sysLine)
+		}
 		merged, _ := noproxy.Merge(start)
 		it.drift(fmt.Sprintf("%sNO_PROXY is not set and %s: %s%s", v.missing(), via, harm, from), fix,
 			KeyNoProxy, merged, oldValue("", false), "NO_PROXY missing while a proxy is set")
+		it.at = sysLine
 		return it
 	}
 	inner, quoted := unquote(s.a.Value)
@@ -227,9 +307,39 @@ func (v *view) noProxyItem() item {
 		why = append(why, "it lacks "+strings.Join(missing, ", "))
 		reasons = append(reasons, "lacks "+strings.Join(missing, ", "))
 	}
+	if sysLine > 0 && (s.file != v.mainPath || sysLine > s.a.LineNo()) {
+		// systemd reads NO_PROXY from a later line of the main file:
+		// that line is rewritten, so both readers read the new value.
+		merged, _ = noproxy.Merge(union(inner, sysVal))
+		it.at = sysLine
+	} else if sysLine == s.a.LineNo() && s.file == v.mainPath {
+		merged, _ = noproxy.Merge(union(inner, sysVal))
+	}
 	it.drift(fmt.Sprintf("%s: %s%s; %s: %s", line, strings.Join(why, "; "), v.fromBase(s), via, harm), fix,
 		KeyNoProxy, merged, oldValue(s.a.Value, true), strings.Join(reasons, "; ")+" while a proxy is set")
 	return it
+}
+
+// union returns the entries of a, then those of b that a lacks; a itself
+// when b adds nothing.
+func union(a, b string) string {
+	have := map[string]bool{}
+	entries := noproxy.Split(a)
+	for _, e := range entries {
+		have[e] = true
+	}
+	added := false
+	for _, e := range noproxy.Split(b) {
+		if !have[e] {
+			have[e] = true
+			entries = append(entries, e)
+			added = true
+		}
+	}
+	if !added {
+		return a
+	}
+	return strings.Join(entries, ",")
 }
 
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -190,3 +190,43 @@ func (f *File) Commented(key string) (Assignment, bool) {
 	}
 	return Assignment{}, false
 }
+
+// SetLine rewrites the 1-based line lineNo to key=value.
+func (f *File) SetLine(lineNo int, key, value string) {
+	f.Lines[lineNo-1].Text = []byte(key + "=" + value)
+}
+
+// RemoveOnlyQuotes removes every line that sets exactly key to a value that
+// is only quotes (`""`, `”`) and returns their 1-based numbers as they
+// were before the removal.
+func (f *File) RemoveOnlyQuotes(key string) []int {
+	var removed []int
+	kept := f.Lines[:0:0]
+	for i, l := range f.Lines {
+		if k, v, ok := KV(l.Text); ok && k == key && onlyQuotes(v) {
+			removed = append(removed, i+1)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	f.Lines = kept
+	return removed
+}
+
+// AgentEnv is ecs-init's loop over one file, exactly (ecs-init/docker/
+// docker.go getEnvVars): TrimSpace the file, split at "\n", TrimSpace each
+// line, SplitN at the first "=", skip lines without one, the last duplicate
+// wins. The agent's environment is ecs-init's defaults, overridden by this
+// map of /var/lib/ecs/ecs.config, overridden by this map of
+// /etc/ecs/ecs.config (docs/ecs-config.md).
+func AgentEnv(data []byte) map[string]string {
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(strings.TrimSpace(line), "=", 2)
+		if len(parts) != 2 {
+			continue
+		}
+		env[parts[0]] = parts[1]
+	}
+	return env
+}

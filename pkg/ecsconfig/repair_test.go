@@ -201,7 +201,7 @@ func TestChangeFields(t *testing.T) {
 		{Item: "ecs_config.ECS_ENABLE_TASK_IAM_ROLE", Action: "rewrote line 1", Target: c.Path, Old: `"true"`, New: "true",
 			Reason: `value "true" (quoted) is not a boolean to the agent`, AgentRestart: true},
 		{Item: "ecs_config.ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", Action: "appended line 2", Target: c.Path, Old: "(unset)", New: "true",
-			Reason: "not set explicitly; pinned to true instead of relying on ecs-init's built-in default", AgentRestart: true},
+			Reason: "unset (true by ecs-init's default); pinned to true, no agent restart needed", AgentRestart: false},
 	}
 	for i := range want {
 		if cs[i] != want[i] {

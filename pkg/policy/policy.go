@@ -62,6 +62,11 @@ type Policy struct {
 	// ECSConfigBase is read before ECSConfig by ecs-init (and overridden by
 	// it); it is never written.
 	ECSConfigBase string `yaml:"ecs_config_base"`
+	// ECSConfigJSON is the host path of the agent's JSON configuration
+	// file (ecs-init points the agent at /etc/ecs/ecs.config.json with
+	// ECS_AGENT_CONFIG_FILE_PATH); read only, to tell what decides a
+	// task-role flag ecs.config does not set validly. "off" ignores it.
+	ECSConfigJSON string `yaml:"ecs_config_json"`
 	// Backup is where the original ecs.config is copied before the first
 	// change; empty means "<ecs_config>.ecs-remediator.orig".
 	Backup                 string            `yaml:"backup"`
@@ -204,6 +209,7 @@ func Default() *Policy {
 	return &Policy{
 		ECSConfig:              "/etc/ecs/ecs.config",
 		ECSConfigBase:          "/var/lib/ecs/ecs.config",
+		ECSConfigJSON:          "/etc/ecs/ecs.config.json",
 		TaskIAMRole:            Enforce,
 		TaskIAMRoleNetworkHost: Enforce,
 		NoProxy:                Auto,

@@ -52,6 +52,7 @@ func (d *decoder) validate(p *Policy) error {
 	checks := []error{
 		abs("ecs_config", p.ECSConfig),
 		abs("ecs_config_base", p.ECSConfigBase, "off"),
+		abs("ecs_config_json", p.ECSConfigJSON, "off"),
 		enum("task_iam_role", string(p.TaskIAMRole), "enforce", "ignore"),
 		enum("task_iam_role_network_host", string(p.TaskIAMRoleNetworkHost), "enforce", "ignore"),
 		enum("no_proxy", string(p.NoProxy), "auto", "ignore"),
