@@ -26,6 +26,7 @@ var policyCases = []policyCase{
 	// Wrong types, every key at least once.
 	{"type", "ecs_config", "ecs_config: [a, b] #<\n"},
 	{"type", "ecs_config_base", "ecs_config_base: {x: 1} #<\n"},
+	{"type", "ecs_config_json", "ecs_config_json: [/x] #<\n"},
 	{"type", "backup", "backup: [/x] #<\n"},
 	{"type", "task_iam_role", "task_iam_role: [enforce] #<\n"},
 	{"type", "task_iam_role_network_host", "task_iam_role_network_host: {a: b} #<\n"},
@@ -105,6 +106,7 @@ var policyCases = []policyCase{
 	// Other invalid values.
 	{"value", "ecs_config", "ecs_config: etc/ecs/ecs.config #<\n"},
 	{"value", "ecs_config_base", "ecs_config_base: none #<\n"},
+	{"value", "ecs_config_json", "ecs_config_json: ecs.config.json #<\n"},
 	{"value", "backup", "backup: ecs.config.orig #<\n"},
 	{"value", "extra_settings.ECS-CLUSTER", "extra_settings:\n  ECS-CLUSTER: prod #<\n"},
 	{"value", "extra_settings.ECS_ENABLE_TASK_IAM_ROLE", "extra_settings:\n  ECS_ENABLE_TASK_IAM_ROLE: \"true\" #<\n"},
@@ -238,6 +240,7 @@ func TestPolicyMistakes(t *testing.T) {
 			for _, safe := range []struct{ key, line string }{
 				{"ecs_config", "ecs_config: " + ecsConfig},
 				{"ecs_config_base", "ecs_config_base: \"off\""},
+				{"ecs_config_json", "ecs_config_json: \"off\""},
 				{"network", "network: {mode: ignore}"},
 				{"agent", "agent: {unit: ecs-remediator-test-absent.service, proxy_dropin_dir: " + filepath.Join(dir, "dropin") + "}"},
 			} {
