@@ -67,10 +67,14 @@ ecs_config_base: %s
 ecs_config_json: %s
 network:
   mode: ignore
+docker:
+  dropin_dir: %s
+  sysconfig: %s
 agent:
   unit: ecs-remediator-test-absent.service
   proxy_dropin_dir: %s
-%s`, h.ecsConfig, filepath.Join(dir, "var/lib/ecs/ecs.config"), filepath.Join(dir, "etc/ecs/ecs.config.json"), filepath.Join(dir, "ecs.service.d"), extraPolicy)
+%s`, h.ecsConfig, filepath.Join(dir, "var/lib/ecs/ecs.config"), filepath.Join(dir, "etc/ecs/ecs.config.json"),
+		filepath.Join(dir, "docker.service.d"), filepath.Join(dir, "sysconfig/docker"), filepath.Join(dir, "ecs.service.d"), extraPolicy)
 	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
+	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
 )
 
@@ -73,7 +75,7 @@ func TestNearMissNoProxyApply(t *testing.T) {
 		t.Fatalf("apply: %d %s", r.code, r.stderr)
 	}
 	b, _ := os.ReadFile(h.ecsConfig)
-	sv, _ := ecsconfig.ParseSystemd(b).Lookup("NO_PROXY")
+	sv, _ := envfile.Parse(b).Lookup("NO_PROXY")
 	for reader, v := range map[string]string{"agent": ecsconfig.AgentEnv(b)["NO_PROXY"], "systemd": sv.Value} {
 		want := append([]string{"a", "b"}, noproxy.Required...)
 		if got := noproxy.Split(v); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -126,4 +128,61 @@ func TestApplyRestartAdvice(t *testing.T) {
 			t.Errorf("%q: exit %d\n%s", tc.file, r.code, r.stderr)
 		}
 	}
+}
+
+// docker.no_proxy through the binary: drift, apply repairs the drop-in and
+// never restarts Docker, the running dockerd (a fake /proc) with the old
+// value is a warning until it runs with the new one; ignore turns it off.
+func TestDockerNoProxyBinary(t *testing.T) {
+	proc := t.TempDir()
+	h := newHost(t, good, "doctor:\n  proc_root: "+proc+"\n")
+	dropin := filepath.Join(h.dir, "docker.service.d", "http-proxy.conf")
+	os.MkdirAll(filepath.Dir(dropin), 0o755)
+	os.WriteFile(dropin, []byte("[Service]\nEnvironment=\"HTTP_PROXY=http://10.0.0.1:3128\" \"NO_PROXY=localhost\"\n"), 0o644)
+	dockerd := func(noProxy string) {
+		os.MkdirAll(filepath.Join(proc, "731"), 0o755)
+		os.WriteFile(filepath.Join(proc, "731", "comm"), []byte("dockerd\n"), 0o644)
+		os.WriteFile(filepath.Join(proc, "731", "environ"), []byte("HTTP_PROXY=http://10.0.0.1:3128\x00NO_PROXY="+noProxy+"\x00"), 0o644)
+	}
+	dockerd("localhost")
+
+	r := run(t, "check", "--config", h.policy, "--json")
+	if st, detail := findingOf(t, decodeReport(t, r.stdout), "docker.no_proxy"); r.code != 1 || st != "drift" {
+		t.Fatalf("check: exit %d %s %q", r.code, st, detail)
+	}
+	r = run(t, "apply", "--config", h.policy)
+	if r.code != 0 || strings.Contains(r.stderr, "restart it (systemctl restart ecs)") {
+		t.Fatalf("apply: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(dropin); !strings.Contains(string(b), `"NO_PROXY=localhost,169.254.169.254,169.254.170.2"`) {
+		t.Errorf("drop-in after apply:\n%s", b)
+	}
+	r = run(t, "check", "--config", h.policy, "--json")
+	if st, detail := findingOf(t, decodeReport(t, r.stdout), "docker.no_proxy"); r.code != 0 || st != "warn" || !strings.Contains(detail, "Docker still runs with the old value") {
+		t.Fatalf("check after apply: exit %d %s %q", r.code, st, detail)
+	}
+	dockerd("localhost,169.254.169.254,169.254.170.2")
+	r = run(t, "check", "--config", h.policy, "--json")
+	if st, detail := findingOf(t, decodeReport(t, r.stdout), "docker.no_proxy"); st != "ok" {
+		t.Fatalf("after Docker's restart: %s %q", st, detail)
+	}
+
+	off := newHost(t, good, "doctor:\n  proc_root: "+proc+"\n")
+	pol := strings.Replace(string(mustRead(t, off.policy)), "docker:\n", "docker:\n  no_proxy: ignore\n", 1)
+	os.WriteFile(off.policy, []byte(pol), 0o644)
+	r = run(t, "check", "--config", off.policy, "--json")
+	for _, f := range decodeReport(t, r.stdout).Findings {
+		if f.Item == "docker.no_proxy" {
+			t.Errorf("docker.no_proxy: ignore still reports %+v", f)
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

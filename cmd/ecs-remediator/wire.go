@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/dockerproxy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
@@ -42,14 +43,10 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 	if base != "" {
 		w.watched = append(w.watched, base)
 	}
-	agentJSON := p.ECSConfigJSON
-	if agentJSON == "off" {
-		agentJSON = ""
-	}
 	es = append(es, ecsconfig.New(ecsconfig.Config{
 		Path:                   p.ECSConfig,
 		BasePath:               base,
-		AgentJSONPath:          agentJSON,
+		AgentJSONPath:          policy.Resolve(p.ECSConfigJSON),
 		BackupPath:             p.BackupPath(),
 		TaskIAMRole:            p.TaskIAMRole == policy.Enforce,
 		TaskIAMRoleNetworkHost: p.TaskIAMRoleNetworkHost == policy.Enforce,
@@ -59,6 +56,18 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 	if p.Agent.ProxyDropin == policy.Auto && policy.Resolve(p.Agent.ProxyDropinDir) != "" {
 		w.watched = append(w.watched, filepath.Join(p.Agent.ProxyDropinDir, "*.conf"))
 		es = append(es, dropin.New(dropin.Config{Dir: p.Agent.ProxyDropinDir, Enabled: true}))
+	}
+	if p.Docker.NoProxy == policy.Auto {
+		dc := dockerproxy.Config{ProcRoot: p.Doctor.ProcRoot}
+		if d := policy.Resolve(p.Docker.DropinDir); d != "" {
+			dc.DropinDir = d
+			w.watched = append(w.watched, filepath.Join(d, "*.conf"))
+		}
+		if f := policy.Resolve(p.Docker.Sysconfig); f != "" {
+			dc.Sysconfig = f
+			w.watched = append(w.watched, f)
+		}
+		es = append(es, dockerproxy.New(dc))
 	}
 	if p.Network.Mode == policy.Enforce {
 		nc := netfilter.Config{

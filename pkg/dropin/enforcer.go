@@ -45,13 +45,42 @@ type Config struct {
 	Dir string
 	// Enabled turns the enforcer on; off, it reports nothing.
 	Enabled bool
+	// The fields below let another unit's drop-ins be judged the same way
+	// (pkg/dockerproxy: docker.service). Zero values are the ECS agent's.
+	//
+	// Item is the finding id (default Item).
+	Item string
+	// Unit is the unit's name, for the messages (default ecs.service).
+	Unit string
+	// Required are the NO_PROXY entries (default noproxy.Required).
+	Required []string
+	// NoRestart: a change asks for no agent restart (the unit is not the
+	// agent's; restarting it is the operator's decision).
+	NoRestart bool
+	// After is the operator's next step after a repair, for Fix (default:
+	// daemon-reload and try-restart ecs).
+	After string
 }
 
 // Enforcer implements reconcile.Enforcer for the drop-ins' NO_PROXY.
 type Enforcer struct{ c Config }
 
 // New returns the enforcer for c.
-func New(c Config) *Enforcer { return &Enforcer{c: c} }
+func New(c Config) *Enforcer {
+	if c.Item == "" {
+		c.Item = Item
+	}
+	if c.Unit == "" {
+		c.Unit = "ecs.service"
+	}
+	if c.Required == nil {
+		c.Required = noproxy.Required
+	}
+	if c.After == "" {
+		c.After = "then systemctl daemon-reload and systemctl try-restart ecs"
+	}
+	return &Enforcer{c: c}
+}
 
 // Check reads the drop-ins and reports one finding.
 func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
@@ -73,7 +102,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 	}
 	var changes []finding.Change
 	var failed []string
-	for _, fe := range o.edits() {
+	for _, fe := range o.edits(e.c) {
 		if dryRun {
 			fmt.Fprint(plan, atomicfile.Diff(fe.file.path, fe.file.data, fe.data))
 			changes = append(changes, fe.changes...)
@@ -90,11 +119,26 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 	}
 	f := e.observe().f
 	if len(failed) > 0 {
-		f = finding.Finding{Item: Item, Status: finding.Error,
+		f = finding.Finding{Item: e.c.Item, Status: finding.Error,
 			Detail: strings.Join(failed, "; "),
 			Fix:    "make the drop-in a writable regular file (or edit it yourself as the detail says), then run ecs-remediator apply"}
 	}
 	return []finding.Finding{f}, changes
+}
+
+// Env returns the environment the drop-ins give the unit (specifiers
+// resolved), for a caller that combines it with the unit's EnvironmentFile=.
+// A missing directory is an empty environment.
+func (e *Enforcer) Env() (map[string]string, error) {
+	files, err := readDir(e.c.Dir)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for k, s := range evaluate(files).env {
+		env[k] = resolveSpecifiers(s.a.value)
+	}
+	return env, nil
 }
 
 // write backs the drop-in up once and replaces it atomically; a symlinked
@@ -132,17 +176,17 @@ type fix struct {
 
 func (e *Enforcer) observe() observation {
 	if _, err := os.Stat(e.c.Dir); errors.Is(err, fs.ErrNotExist) {
-		return ok("no drop-in directory " + e.c.Dir + ": the ECS agent's unit gets no proxy from drop-ins")
+		return e.ok("no drop-in directory " + e.c.Dir + ": " + e.c.Unit + " gets no proxy from drop-ins")
 	}
 	files, err := readDir(e.c.Dir)
 	if err != nil {
-		return observation{f: finding.Finding{Item: Item, Status: finding.Error, Detail: err.Error(),
-			Fix: "fix the drop-in so that systemd can read it (systemd-analyze verify ecs.service shows its complaints), then run ecs-remediator apply"}}
+		return observation{f: finding.Finding{Item: e.c.Item, Status: finding.Error, Detail: err.Error(),
+			Fix: "fix the drop-in so that systemd can read it (systemd-analyze verify " + e.c.Unit + " shows its complaints), then run ecs-remediator apply"}}
 	}
 	eff := evaluate(files)
 	proxies := eff.proxies()
 	if len(proxies) == 0 {
-		return ok("no drop-in in " + e.c.Dir + " sets a proxy")
+		return e.ok("no drop-in in " + e.c.Dir + " sets a proxy")
 	}
 	var setBy []string
 	for _, p := range proxies {
@@ -161,7 +205,7 @@ func (e *Enforcer) observe() observation {
 		if s == nil {
 			continue
 		}
-		merged, missing := noproxy.Merge(s.a.value)
+		merged, missing := noproxy.MergeWith(s.a.value, e.c.Required)
 		switch {
 		case len(missing) > 0:
 			fixes = append(fixes, fix{key: k, old: s, from: s.a.value, to: merged,
@@ -174,7 +218,7 @@ func (e *Enforcer) observe() observation {
 		}
 	}
 	if len(fixes) == 0 && len(good) == 0 {
-		merged, _ := noproxy.Merge("")
+		merged, _ := noproxy.MergeWith("", e.c.Required)
 		fixes = append(fixes, fix{key: "NO_PROXY", at: last, to: merged, why: "no drop-in sets NO_PROXY"})
 	}
 	if len(fixes) == 0 {
@@ -182,7 +226,7 @@ func (e *Enforcer) observe() observation {
 		if len(good) > 1 {
 			verb = "exempt"
 		}
-		return ok(fmt.Sprintf("%s; %s %s %s from it", proxyDesc, strings.Join(good, " and "), verb, strings.Join(noproxy.Required, ", ")))
+		return e.ok(fmt.Sprintf("%s; %s %s %s from it", proxyDesc, strings.Join(good, " and "), verb, strings.Join(e.c.Required, ", ")))
 	}
 	var whys []string
 	for _, fx := range fixes {
@@ -197,20 +241,20 @@ func (e *Enforcer) observe() observation {
 		}
 	}
 	sort.Strings(names)
-	detail := fmt.Sprintf("%s but %s: requests to the credentials endpoint, IMDS and the Docker socket would go to the proxy", proxyDesc, strings.Join(whys, "; "))
+	detail := fmt.Sprintf("%s but %s: requests to %s would go to the proxy", proxyDesc, strings.Join(whys, "; "), strings.Join(e.c.Required, ", "))
 	if len(eff.syntax) > 0 {
 		detail += " (also: " + strings.Join(eff.syntax, "; ") + ")"
 	}
 	return observation{
-		f: finding.Finding{Item: Item, Status: finding.Drift, Detail: detail,
-			Fix: "ecs-remediator apply (edits " + strings.Join(names, ", ") + "; then systemctl daemon-reload and systemctl try-restart ecs)"},
+		f: finding.Finding{Item: e.c.Item, Status: finding.Drift, Detail: detail,
+			Fix: "ecs-remediator apply (edits " + strings.Join(names, ", ") + "; " + e.c.After + ")"},
 		fixes: fixes,
 		proxy: last,
 	}
 }
 
-func ok(detail string) observation {
-	return observation{f: finding.Finding{Item: Item, Status: finding.OK, Detail: detail}}
+func (e *Enforcer) ok(detail string) observation {
+	return observation{f: finding.Finding{Item: e.c.Item, Status: finding.OK, Detail: detail}}
 }
 
 func (fx fix) file() *dropinFile {

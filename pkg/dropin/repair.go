@@ -24,7 +24,7 @@ type splice struct {
 // goes right after the line that sets the proxy (nothing after that line
 // can reset NO_PROXY without resetting the proxy too). Every other byte is
 // kept.
-func (o observation) edits() []fileEdit {
+func (o observation) edits(cfg Config) []fileEdit {
 	byFile := map[*dropinFile][]splice{}
 	changes := map[*dropinFile][]finding.Change{}
 	var order []*dropinFile
@@ -36,9 +36,9 @@ func (o observation) edits() []fileEdit {
 		}
 		word := quoteAssignment(fx.key, fx.to)
 		c := finding.Change{
-			Item: Item, Target: f.path,
+			Item: cfg.Item, Target: f.path,
 			Old: resolveSpecifiers(fx.from), New: resolveSpecifiers(fx.to),
-			AgentRestart: true, SystemdReload: true,
+			AgentRestart: !cfg.NoRestart, SystemdReload: !cfg.NoRestart,
 		}
 		if fx.old != nil {
 			byFile[f] = append(byFile[f], splice{fx.old.a.start, fx.old.a.end, word})

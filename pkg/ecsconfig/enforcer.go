@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
 
@@ -121,7 +122,7 @@ func (e *Enforcer) observe() *observation {
 	v := &view{mainPath: e.c.Path, basePath: e.c.BasePath}
 	if exists {
 		v.main = Parse(data)
-		v.sys = ParseSystemd(data)
+		v.sys = envfile.Parse(data)
 	}
 	if e.c.BasePath != "" {
 		bdata, bexists, err := readFile(e.c.BasePath)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
 )
@@ -28,8 +29,8 @@ var proxyKeys = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy
 type view struct {
 	mainPath, basePath string
 	main, base         *File
-	sys                *SystemdView // the main file as systemd reads it (nil: absent)
-	json               *agentJSON   // the agent's JSON configuration file
+	sys                *envfile.View // the main file as systemd reads it (nil: absent)
+	json               *agentJSON    // the agent's JSON configuration file
 }
 
 // source is the line that decides a variable's value.

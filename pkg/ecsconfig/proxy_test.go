@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
 )
@@ -150,7 +151,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 			for _, e := range noproxy.Split(strings.Trim(AgentEnv([]byte(tc.main))["NO_PROXY"], `"`)) {
 				before[e] = true
 			}
-			sysBefore, _ := ParseSystemd([]byte(tc.main)).Lookup("NO_PROXY")
+			sysBefore, _ := envfile.Parse([]byte(tc.main)).Lookup("NO_PROXY")
 			for _, e := range noproxy.Split(sysBefore.Value) {
 				before[e] = true
 			}
@@ -160,7 +161,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 			}
 			got, _ := os.ReadFile(c.Path)
 			agent := noproxy.Split(AgentEnv(got)["NO_PROXY"])
-			sv, ok := ParseSystemd(got).Lookup("NO_PROXY")
+			sv, ok := envfile.Parse(got).Lookup("NO_PROXY")
 			if !ok {
 				t.Fatalf("systemd sees no NO_PROXY in %q", got)
 			}

@@ -27,12 +27,22 @@ func Split(v string) []string {
 // user's entries keep their order and spelling; empty entries and stray
 // spaces are dropped only when something has to be appended.
 func Merge(current string) (merged string, missing []string) {
+	return MergeWith(current, Required)
+}
+
+// DockerRequired are the entries Docker's daemon needs to bypass a proxy:
+// IMDS and the credentials endpoint, for the awslogs driver and ECR pulls
+// (AWS "HTTP proxy configuration for Linux container instances").
+var DockerRequired = []string{"169.254.169.254", "169.254.170.2"}
+
+// MergeWith is Merge for another list of required entries.
+func MergeWith(current string, required []string) (merged string, missing []string) {
 	have := map[string]bool{}
 	entries := Split(current)
 	for _, e := range entries {
 		have[e] = true
 	}
-	for _, r := range Required {
+	for _, r := range required {
 		if !have[r] {
 			missing = append(missing, r)
 		}

@@ -77,6 +77,7 @@ type Policy struct {
 	Network                Network           `yaml:"network"`
 	Persist                Persist           `yaml:"persist"`
 	Agent                  Agent             `yaml:"agent"`
+	Docker                 Docker            `yaml:"docker"`
 	Doctor                 Doctor            `yaml:"doctor"`
 	Metrics                Metrics           `yaml:"metrics"`
 	LogLevel               string            `yaml:"log_level"`
@@ -169,6 +170,19 @@ type Agent struct {
 	IntrospectionURL string `yaml:"introspection_url"`
 }
 
+// Docker is Docker's daemon: its proxy environment.
+type Docker struct {
+	// NoProxy: auto makes Docker's NO_PROXY hold 169.254.169.254 and
+	// 169.254.170.2 when Docker has a proxy (files only; Docker is never
+	// restarted). ignore turns the item off.
+	NoProxy AutoMode `yaml:"no_proxy"`
+	// DropinDir is docker.service's drop-in directory, or off.
+	DropinDir string `yaml:"dropin_dir"`
+	// Sysconfig is the EnvironmentFile= of docker.service on Amazon Linux,
+	// or off.
+	Sysconfig string `yaml:"sysconfig"`
+}
+
 // Doctor tunes `doctor` and the daemon's periodic diagnosis.
 type Doctor struct {
 	IMDSEndpoint   string        `yaml:"imds_endpoint"`
@@ -242,6 +256,11 @@ func Default() *Policy {
 			ProxyDropinDir:     "/etc/systemd/system/ecs.service.d",
 			ProxyDropin:        Auto,
 			IntrospectionURL:   "http://localhost:51678/v1/metadata",
+		},
+		Docker: Docker{
+			NoProxy:   Auto,
+			DropinDir: "/etc/systemd/system/docker.service.d",
+			Sysconfig: "/etc/sysconfig/docker",
 		},
 		ResyncInterval: 30 * time.Second,
 		PollInterval:   time.Second,

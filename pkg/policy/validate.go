@@ -66,6 +66,9 @@ func (d *decoder) validate(p *Policy) error {
 		enum("agent.restart", string(p.Agent.Restart), "on-change", "never"),
 		enum("agent.proxy_dropin", string(p.Agent.ProxyDropin), "auto", "ignore"),
 		abs("agent.proxy_dropin_dir", p.Agent.ProxyDropinDir, "off"),
+		enum("docker.no_proxy", string(p.Docker.NoProxy), "auto", "ignore"),
+		abs("docker.dropin_dir", p.Docker.DropinDir, "off"),
+		abs("docker.sysconfig", p.Docker.Sysconfig, "off"),
 		abs("doctor.proc_root", p.Doctor.ProcRoot),
 		abs("metrics.textfile", p.Metrics.Textfile, "auto", "off"),
 	}

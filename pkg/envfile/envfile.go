@@ -1,26 +1,32 @@
-package ecsconfig
+// Package envfile reads a file as systemd's EnvironmentFile= does (the
+// environment of a unit's own process: ecs-init's from /etc/ecs/ecs.config,
+// Docker's from /etc/sysconfig/docker). Pure logic: it opens no file.
+// docs/ecs-config.md ("systemd's EnvironmentFile parse") holds the rules and
+// where they were verified.
+package envfile
 
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// SystemdVar is one variable of ecs-init's own process environment: its
+// Var is one variable of ecs-init's own process environment: its
 // value as systemd's EnvironmentFile= parse gives it, and the 1-based line
 // of the file where its (last) assignment starts.
-type SystemdVar struct {
+type Var struct {
 	Value string
 	Line  int
 }
 
-// SystemdView is ecs.config as systemd reads it for ecs-init's own process
+// View is ecs.config as systemd reads it for ecs-init's own process
 // (ecs.service: EnvironmentFile=-/etc/ecs/ecs.config). docs/ecs-config.md
 // ("systemd's EnvironmentFile parse") says where each rule comes from.
-type SystemdView struct {
+type View struct {
 	// Vars are the valid assignments; the last one of a name wins.
-	Vars map[string]SystemdVar
+	Vars map[string]Var
 	// Skipped is non-nil when systemd refuses the whole file: the "-" prefix
 	// of EnvironmentFile= then makes ecs-init start without any of it.
 	Skipped *SkipError
@@ -37,15 +43,15 @@ func (e *SkipError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 
 // Lookup returns a variable of the view ("", false when the file is skipped
 // or does not set it).
-func (v *SystemdView) Lookup(key string) (SystemdVar, bool) {
+func (v *View) Lookup(key string) (Var, bool) {
 	if v == nil || v.Skipped != nil {
-		return SystemdVar{}, false
+		return Var{}, false
 	}
 	sv, ok := v.Vars[key]
 	return sv, ok
 }
 
-// ParseSystemd reads data as systemd's parse_env_file_internal (env-file.c,
+// Parse reads data as systemd's parse_env_file_internal (env-file.c,
 // systemd 219 to 253; Amazon Linux 2 has 219, Amazon Linux 2023 252) and
 // load_env_file_push do, then drops the assignments systemd's
 // strv_env_clean removes:
@@ -64,7 +70,7 @@ func (v *SystemdView) Lookup(key string) (SystemdVar, bool) {
 //     file (a comment line may hold any bytes);
 //   - a name that is not [A-Za-z_][A-Za-z0-9_]* ("export X", "X Y", a
 //     name after a UTF-8 BOM) is dropped, the rest of the file kept.
-func ParseSystemd(data []byte) *SystemdView {
+func Parse(data []byte) *View {
 	const (
 		preKey = iota
 		inKey
@@ -77,7 +83,7 @@ func ParseSystemd(data []byte) *SystemdView {
 		comment
 		commentEscape
 	)
-	v := &SystemdView{Vars: map[string]SystemdVar{}}
+	v := &View{Vars: map[string]Var{}}
 	state := preKey
 	var key, value []byte
 	keyStart := 0
@@ -96,11 +102,11 @@ func ParseSystemd(data []byte) *SystemdView {
 			return false
 		}
 		if !utf8.Valid(value) {
-			v.Skipped = &SkipError{Line: line, Key: string(key), Msg: fmt.Sprintf("invalid UTF-8 in the value of %s", show(string(key)))}
+			v.Skipped = &SkipError{Line: line, Key: string(key), Msg: "invalid UTF-8 in the value of " + strconv.Quote(string(key))}
 			return false
 		}
-		if validName(string(key)) {
-			v.Vars[string(key)] = SystemdVar{Value: string(value), Line: line}
+		if ValidName(string(key)) {
+			v.Vars[string(key)] = Var{Value: string(value), Line: line}
 		}
 		key, value, haveValue = key[:0], value[:0], false
 		return true
@@ -222,8 +228,8 @@ func ParseSystemd(data []byte) *SystemdView {
 	return v
 }
 
-// validName is systemd's env_name_is_valid for what a file can hold.
-func validName(k string) bool {
+// ValidName is systemd's env_name_is_valid for what a file can hold.
+func ValidName(k string) bool {
 	if k == "" || (k[0] >= '0' && k[0] <= '9') {
 		return false
 	}

@@ -1,4 +1,4 @@
-package ecsconfig
+package envfile
 
 import (
 	"reflect"
@@ -8,7 +8,7 @@ import (
 // The expected environments were recorded from the real systemd 252
 // (Debian 12, as Amazon Linux 2023): `systemd-run --wait --pipe -p
 // EnvironmentFile=-FILE /usr/bin/env` in a booted systemd-nspawn container.
-func TestParseSystemdAsRecorded(t *testing.T) {
+func TestParseAsRecorded(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		want     map[string]string
@@ -28,7 +28,7 @@ func TestParseSystemdAsRecorded(t *testing.T) {
 		{"last assignment wins, no final newline", "A=1\nA=2", map[string]string{"A": "2"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := ParseSystemd([]byte(tc.in))
+			v := Parse([]byte(tc.in))
 			if tc.skipLine > 0 {
 				if v.Skipped == nil || v.Skipped.Line != tc.skipLine {
 					t.Fatalf("want the file skipped at line %d, got %+v", tc.skipLine, v)
@@ -52,8 +52,8 @@ func TestParseSystemdAsRecorded(t *testing.T) {
 	}
 }
 
-func TestParseSystemdLines(t *testing.T) {
-	v := ParseSystemd([]byte("# c\nA=1\r\n\nB=\"x\ny\"\nC=3\n"))
+func TestParseLines(t *testing.T) {
+	v := Parse([]byte("# c\nA=1\r\n\nB=\"x\ny\"\nC=3\n"))
 	for k, line := range map[string]int{"A": 2, "B": 4, "C": 6} {
 		if sv, ok := v.Lookup(k); !ok || sv.Line != line {
 			t.Errorf("%s: %+v, want line %d", k, sv, line)
@@ -61,15 +61,15 @@ func TestParseSystemdLines(t *testing.T) {
 	}
 }
 
-func FuzzParseSystemd(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte("A=1\nB=\"x\\\"y\"\n# c \\\nD='q'\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v := ParseSystemd(data)
+		v := Parse(data)
 		if v.Skipped != nil {
 			return
 		}
 		for k := range v.Vars {
-			if !validName(k) {
+			if !ValidName(k) {
 				t.Fatalf("invalid name %q kept", k)
 			}
 		}
