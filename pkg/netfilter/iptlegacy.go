@@ -74,6 +74,16 @@ func legacyChains(fd int, table string) (map[string][]nlRule, error) {
 		blob = buf[iptEntriesHdr:]
 		break
 	}
+	return decodeLegacy(table, info, blob)
+}
+
+// decodeLegacy walks one table's IPT_SO_GET_INFO answer (info) and
+// IPT_SO_GET_ENTRIES copy (blob) into chains. It is pure, so recorded
+// tables test it without root (testdata/kernel).
+func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) {
+	if len(info) < iptInfoLen {
+		return nil, fmt.Errorf("legacy table %s: short IPT_SO_GET_INFO answer (%d bytes)", table, len(info))
+	}
 	valid := binary.NativeEndian.Uint32(info[32:])
 	hookAt := map[int]string{}
 	underflow := map[int]bool{}
@@ -90,7 +100,7 @@ func legacyChains(fd int, table string) (map[string][]nlRule, error) {
 		e := blob[off:]
 		tOff := int(binary.NativeEndian.Uint16(e[88:]))
 		next := int(binary.NativeEndian.Uint16(e[90:]))
-		if next < iptEntryLen || off+next > len(blob) || tOff+xtHeaderLen > next {
+		if next < iptEntryLen || off+next > len(blob) || tOff < iptEntryLen || tOff+xtHeaderLen > next {
 			return nil, fmt.Errorf("legacy table %s: bad entry at %d", table, off)
 		}
 		if name, ok := hookAt[off]; ok {

@@ -3,10 +3,9 @@ package watch
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
 // Nftables sends an Event (SourceNftables, Name = the message types, such
@@ -38,28 +39,15 @@ import (
 // The legacy iptables backend (iptables-legacy) does not use nf_tables and
 // sends nothing here: Poll it.
 func Nftables(ctx context.Context, out chan<- Event) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_NETFILTER)
+	m, err := nfnetlink.Subscribe(unix.NFNLGRP_NFTABLES)
 	if err != nil {
-		return fmt.Errorf("open netlink socket (NETLINK_NETFILTER): %w", err)
-	}
-	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.NFNLGRP_NFTABLES - 1)}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
 		return fmt.Errorf("subscribe to nf_tables events (netlink group NFNLGRP_NFTABLES): %w (needs CAP_NET_ADMIN and the nf_tables kernel module)", err)
 	}
-	// A large buffer rides out bursts (docker creating many rules); a
-	// smaller one only costs a resync event.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	}
-	// The fd is non-blocking, so os.File reads through Go's poller and
-	// Close wakes a pending Read.
-	f := os.NewFile(uintptr(fd), "netlink:nftables")
 	go func() {
 		<-ctx.Done()
-		f.Close()
+		m.Close()
 	}()
-	go readNftables(ctx, f, out)
+	go readNftables(ctx, m, out)
 	return nil
 }
 
@@ -69,18 +57,17 @@ func Nftables(ctx context.Context, out chan<- Event) error {
 // transaction's own messages, so this is only a safety net.
 const txnWait = 100 * time.Millisecond
 
-func readNftables(ctx context.Context, f *os.File, out chan<- Event) {
-	buf := make([]byte, 64<<10)
+func readNftables(ctx context.Context, m *nfnetlink.Monitor, out chan<- Event) {
 	var txn nftTxn
 	for {
 		if txn.pending() {
-			_ = f.SetReadDeadline(time.Now().Add(txnWait))
+			_ = m.SetReadDeadline(time.Now().Add(txnWait))
 		} else {
-			_ = f.SetReadDeadline(time.Time{})
+			_ = m.SetReadDeadline(time.Time{})
 		}
-		n, err := f.Read(buf)
+		msgs, err := m.Receive()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -92,13 +79,10 @@ func readNftables(ctx context.Context, f *os.File, out chan<- Event) {
 				send(out, Event{Source: SourceResync, Name: "nf_tables notifications were dropped (socket buffer full)"})
 				continue
 			}
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
 			send(out, Event{Source: SourceResync, Name: "nf_tables watcher stopped: " + err.Error()})
 			return
 		}
-		for _, ev := range txn.feed(buf[:n]) {
+		for _, ev := range txn.feed(msgs) {
 			send(out, ev)
 		}
 	}
@@ -122,19 +106,23 @@ func (x *nftTxn) add(name string) {
 	x.names = append(x.names, name)
 }
 
-// feed takes one datagram and returns an event for every transaction it
-// completes.
-func (x *nftTxn) feed(b []byte) []Event {
+// feed takes the messages of one datagram and returns an event for every
+// transaction they complete.
+func (x *nftTxn) feed(msgs []nfnetlink.Message) []Event {
 	var evs []Event
-	nftMessages(b, func(typ uint16, payload []byte) {
-		x.add(nftMsgName(typ))
-		if typ != unix.NFT_MSG_NEWGEN {
-			return
+	for _, m := range msgs {
+		if m.Subsys != unix.NFNL_SUBSYS_NFTABLES {
+			continue
+		}
+		x.add(nftMsgName(uint16(m.Type)))
+		if m.Type != unix.NFT_MSG_NEWGEN {
+			continue
 		}
 		ev := x.flush()
 		ev.Settled = true
-		pid, comm := genProc(payload)
-		ev.PID, ev.Culprit = pid, culprit(pid, comm)
+		g := nfnetlink.ParseGen(m.Payload)
+		pid := g.PID
+		ev.PID, ev.Culprit = pid, culprit(pid, g.Comm)
 		if pid > 0 {
 			// Read now: a short-lived iptables is still there (a zombie
 			// at worst) while its commit is being announced.
@@ -146,7 +134,7 @@ func (x *nftTxn) feed(b []byte) []Event {
 			}
 		}
 		evs = append(evs, ev)
-	})
+	}
 	return evs
 }
 
@@ -155,43 +143,6 @@ func (x *nftTxn) flush() Event {
 	ev := Event{Source: SourceNftables, Name: strings.Join(x.names, ",")}
 	x.names = nil
 	return ev
-}
-
-// genProc reads NFTA_GEN_PROC_PID and NFTA_GEN_PROC_NAME from a
-// NFT_MSG_NEWGEN payload (after struct nfgenmsg). Kernels before 4.19
-// send neither: (0, "").
-func genProc(payload []byte) (int, string) {
-	if len(payload) < 4 {
-		return 0, ""
-	}
-	var pid int
-	var name string
-	b := payload[4:]
-	for len(b) >= 4 {
-		l := int(binary.NativeEndian.Uint16(b))
-		typ := binary.NativeEndian.Uint16(b[2:]) &^ unix.NLA_F_NESTED
-		if l < 4 || l > len(b) {
-			break
-		}
-		d := b[4:l]
-		switch typ {
-		case unix.NFTA_GEN_PROC_PID:
-			if len(d) == 4 {
-				pid = int(binary.BigEndian.Uint32(d))
-			}
-		case unix.NFTA_GEN_PROC_NAME:
-			if i := bytes.IndexByte(d, 0); i >= 0 {
-				d = d[:i]
-			}
-			name = string(d)
-		}
-		l = (l + 3) &^ 3
-		if l >= len(b) {
-			break
-		}
-		b = b[l:]
-	}
-	return pid, name
 }
 
 // culprit formats a process for a log line: "firewalld (pid 812)". The
@@ -248,28 +199,12 @@ func parentOf(pid int) (ppid int, comm string, ok bool) {
 // datagram, in order ("delrule,newgen"); "" when there is none.
 func nftMessageNames(b []byte) string {
 	var x nftTxn
-	nftMessages(b, func(typ uint16, _ []byte) { x.add(nftMsgName(typ)) })
+	nfnetlink.Messages(b, func(m nfnetlink.Message) {
+		if m.Subsys == unix.NFNL_SUBSYS_NFTABLES {
+			x.add(nftMsgName(uint16(m.Type)))
+		}
+	})
 	return strings.Join(x.names, ",")
-}
-
-// nftMessages calls fn with the type and payload of every nf_tables
-// message in one netlink datagram.
-func nftMessages(b []byte, fn func(typ uint16, payload []byte)) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(binary.NativeEndian.Uint32(b[0:4]))
-		typ := binary.NativeEndian.Uint16(b[4:6])
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			break
-		}
-		if typ>>8 == unix.NFNL_SUBSYS_NFTABLES {
-			fn(typ&0xff, b[unix.NLMSG_HDRLEN:l])
-		}
-		l = (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-		if l > len(b) {
-			break
-		}
-		b = b[l:]
-	}
 }
 
 var nftMsgNames = map[uint16]string{

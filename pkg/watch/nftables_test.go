@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -270,7 +271,8 @@ func TestGenProcAndCulprit(t *testing.T) {
 		{"truncated attribute", join(nfgen, attr(3, []byte("firewalld\x00"))[:6]), ""},
 		{"short", []byte{0, 0}, ""},
 	} {
-		if got := culprit(genProc(tc.payload)); got != tc.want {
+		g := nfnetlink.ParseGen(tc.payload[min(4, len(tc.payload)):])
+		if got := culprit(g.PID, g.Comm); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -279,8 +281,8 @@ func TestGenProcAndCulprit(t *testing.T) {
 func FuzzGenProc(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 8, 0, 2, 0, 0, 0, 3, 44})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pid, name := genProc(b)
-		if c := culprit(pid, name); strings.ContainsAny(c, "\x00\x1b\n") {
+		g := nfnetlink.ParseGen(b)
+		if c := culprit(g.PID, g.Comm); strings.ContainsAny(c, "\x00\x1b\n") {
 			t.Errorf("culprit %q holds control characters", c)
 		}
 	})
@@ -300,11 +302,16 @@ func TestNftTxn(t *testing.T) {
 	gen := func(pid byte) []byte {
 		return msg(15, []byte{0, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, pid})
 	}
+	parse := func(b []byte) []nfnetlink.Message {
+		var ms []nfnetlink.Message
+		nfnetlink.Messages(b, func(m nfnetlink.Message) { ms = append(ms, m) })
+		return ms
+	}
 	var x nftTxn
-	if evs := x.feed(append(msg(8, nil), msg(6, nil)...)); len(evs) != 0 {
+	if evs := x.feed(parse(append(msg(8, nil), msg(6, nil)...))); len(evs) != 0 {
 		t.Fatalf("events before NEWGEN: %v", evs)
 	}
-	evs := x.feed(append(gen(5), append(msg(3, nil), gen(6)...)...))
+	evs := x.feed(parse(append(gen(5), append(msg(3, nil), gen(6)...)...)))
 	if len(evs) != 2 {
 		t.Fatalf("%v: want two transactions", evs)
 	}
