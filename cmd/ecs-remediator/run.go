@@ -115,6 +115,12 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 			zap.String("action", "restart-failed"), zap.String("detail", "job result "+result))
 	}})
 	s := &daemon.Setup{Reconciler: w.rec, Close: units.Close}
+	if w.nf != nil {
+		w.nf.OnFallback(func(backend, reason string, err error) {
+			logFallback(log, backend, reason, err)
+			mx.ReaderFallback(backend, reason)
+		})
+	}
 	if p.Agent.Restart == policy.RestartOnChange {
 		s.Restarter = &meteredRestarter{mx: mx, r: agent.NewRestarter(units, agent.Config{
 			Unit:               p.Agent.Unit,

@@ -101,6 +101,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		if err != nil {
 			return nil, p.Errorf("network.iptables", "%v", err)
 		}
+		nf.OnFallback(func(backend, reason string, err error) { logFallback(log, backend, reason, err) })
 		es = append(es, nf)
 		w.nf = nf
 	}
@@ -117,4 +118,16 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 	}
 	w.rec = &reconcile.Reconciler{Enforcers: es, Log: log}
 	return w, nil
+}
+
+// logFallback is the debug line of a kernel read that fell back to the
+// iptables binaries (the daemon also counts it: ecs_remediator_reader_fallbacks_total).
+func logFallback(log *zap.Logger, backend, reason string, err error) {
+	if ce := log.Check(zap.DebugLevel, "read the rules with the iptables binaries instead of the kernel reader"); ce != nil {
+		fs := []zap.Field{zap.String("backend", backend), zap.String("reason", reason), zap.String("action", "reader-fallback")}
+		if err != nil {
+			fs = append(fs, zap.Error(err))
+		}
+		ce.Write(fs...)
+	}
 }

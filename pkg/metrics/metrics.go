@@ -16,6 +16,7 @@ const (
 	NameAgentRestarts     = "ecs_remediator_agent_restarts_total"
 	NameRestartSuppressed = "ecs_remediator_agent_restarts_suppressed_total"
 	NameFights            = "ecs_remediator_fights_total"
+	NameReaderFallbacks   = "ecs_remediator_reader_fallbacks_total"
 	NameReconcileDuration = "ecs_remediator_reconcile_duration_seconds"
 	NameLastSuccess       = "ecs_remediator_last_reconcile_success_timestamp_seconds"
 	NameDoctorFailed      = "ecs_remediator_doctor_failed"
@@ -54,6 +55,7 @@ type Metrics struct {
 	restarts     prometheus.Counter
 	suppressed   prometheus.Counter
 	fights       *prometheus.CounterVec
+	fallbacks    *prometheus.CounterVec
 	duration     prometheus.Histogram
 	lastSuccess  prometheus.Gauge
 	doctorFailed *prometheus.GaugeVec
@@ -88,6 +90,10 @@ func New(c Config) *Metrics {
 			Name: NameFights,
 			Help: "Times another actor undid a repair soon after it was made, by finding item id.",
 		}, []string{"item"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: NameReaderFallbacks,
+			Help: "Reads of the kernel's rules that fell back from the netlink (backend nft) or getsockopt (backend legacy) reader to the iptables binaries, by reason (kernel-error, unprintable-rule).",
+		}, []string{"backend", "reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    NameReconcileDuration,
 			Help:    "Duration of one reconcile pass (observe, compare, repair).",
@@ -110,7 +116,7 @@ func New(c Config) *Metrics {
 		Help: "Always 1; the labels say which build of ecs-remediator runs.",
 	}, []string{"version", "commit", "goversion"})
 	buildInfo.WithLabelValues(label(c.Version), label(c.Commit), runtime.Version()).Set(1)
-	m.reg.MustRegister(m.compliant, m.repairs, m.restarts, m.suppressed, m.fights,
+	m.reg.MustRegister(m.compliant, m.repairs, m.restarts, m.suppressed, m.fights, m.fallbacks,
 		m.duration, m.lastSuccess, m.doctorFailed, buildInfo)
 	return m
 }

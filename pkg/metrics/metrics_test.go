@@ -86,6 +86,7 @@ func TestTextfileFollowsDriftAndRepair(t *testing.T) {
 	m.RestartSuppressed()
 	m.RestartSuppressed()
 	m.Fight(natRule)
+	m.ReaderFallback("nft", "unprintable-rule")
 	m.Doctor(map[string]bool{"imds.reachable": true, "agent.unit": false})
 	if err := m.Flush(t2); err != nil {
 		t.Fatal(err)
@@ -106,6 +107,7 @@ func TestTextfileFollowsDriftAndRepair(t *testing.T) {
 		{NameRestartSuppressed, nil, 2},
 		{NameFights, []string{"item", natRule}, 1},
 		{NameFights, []string{"item", iamRole}, 0},
+		{NameReaderFallbacks, []string{"backend", "nft", "reason", "unprintable-rule"}, 1},
 		{NameDoctorFailed, []string{"check", "imds.reachable"}, 1},
 		{NameDoctorFailed, []string{"check", "agent.unit"}, 0},
 	} {

@@ -72,6 +72,15 @@ func (m *Metrics) Fight(item string) {
 	m.dirty = true
 }
 
+// ReaderFallback counts one read of the kernel's rules that fell back to
+// the iptables binaries (see netfilter.Enforcer.OnFallback).
+func (m *Metrics) ReaderFallback(backend, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fallbacks.WithLabelValues(label(backend), label(reason)).Inc()
+	m.dirty = true
+}
+
 // Doctor records the doctor's last run: check id -> failed. Checks missing
 // from results (no longer run) lose their series.
 func (m *Metrics) Doctor(results map[string]bool) {

@@ -70,6 +70,31 @@ type Enforcer struct {
 	// same (savecache.go). Only with the production runner, like netlink.
 	v6Save, othSave *textCache
 	mu              sync.Mutex // one reconcile at a time
+	fallback        func(backend, reason string, err error)
+}
+
+// Reasons a kernel reader falls back to the iptables binaries (OnFallback).
+const (
+	// FallbackKernelError: the netlink or getsockopt read failed (a
+	// sandbox, an old kernel, a changed ABI).
+	FallbackKernelError = "kernel-error"
+	// FallbackUnprintable: a rule that matters uses an expression or match
+	// the decoder does not print (an iptables release that changed its
+	// expression layout shows up here).
+	FallbackUnprintable = "unprintable-rule"
+)
+
+// OnFallback sets fn to be called, on the reconcile's goroutine, whenever
+// a read falls back from the netlink (backend "nft") or getsockopt
+// ("legacy") reader to the iptables binaries, with FallbackKernelError or
+// FallbackUnprintable and the error (nil for an unprintable rule). The
+// fall-back costs time, never correctness; the hook makes it a number.
+func (e *Enforcer) OnFallback(fn func(backend, reason string, err error)) { e.fallback = fn }
+
+func (e *Enforcer) fellBack(backend, reason string, err error) {
+	if e.fallback != nil {
+		e.fallback(backend, reason, err)
+	}
 }
 
 // New checks the configuration and finds the binaries. It fails when the

@@ -96,6 +96,7 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 		}
 		// netlink refused (a sandbox, an old kernel): read as text, which
 		// costs time, not correctness.
+		e.fellBack("nft", FallbackKernelError, err)
 	}
 	if (e.readMode == "" && e.netlink && t.backend == backendLegacy && !v6) || e.readMode == "sockopt" {
 		rs, err := e.readLegacy(ctx, ws)
@@ -103,6 +104,11 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 			return rs, err
 		}
 		// a rule we do not print matters, or the kernel refused: read as text
+		if errors.Is(err, errLegacyText) {
+			e.fellBack("legacy", FallbackUnprintable, nil)
+		} else {
+			e.fellBack("legacy", FallbackKernelError, err)
+		}
 	}
 	rs := newRuleset(v6)
 	whole := t.backend == backendLegacy
