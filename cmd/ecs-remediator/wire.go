@@ -123,6 +123,9 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 // logFallback is the debug line of a kernel read that fell back to the
 // iptables binaries (the daemon also counts it: ecs_remediator_reader_fallbacks_total).
 func logFallback(log *zap.Logger, backend, reason string, err error) {
+	if log == nil {
+		return
+	}
 	if ce := log.Check(zap.DebugLevel, "read the rules with the iptables binaries instead of the kernel reader"); ce != nil {
 		fs := []zap.Field{zap.String("backend", backend), zap.String("reason", reason), zap.String("action", "reader-fallback")}
 		if err != nil {
