@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/agent"
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 )
@@ -104,7 +105,7 @@ func doctorTimeout(p *policy.Policy, flag time.Duration) time.Duration {
 
 // doctorConfig is where doctor looks, from the policy.
 func doctorConfig(p *policy.Policy, units *agent.DBus) doctor.Config {
-	return doctor.Config{
+	c := doctor.Config{
 		IMDSEndpoint:     strings.TrimRight(p.Doctor.IMDSEndpoint, "/"),
 		CredentialsURL:   p.Doctor.CredentialsURL,
 		IntrospectionURL: p.Agent.IntrospectionURL,
@@ -113,6 +114,33 @@ func doctorConfig(p *policy.Policy, units *agent.DBus) doctor.Config {
 		AgentPort:        p.Network.AgentPort,
 		Timeout:          p.Doctor.Timeout,
 		UnitState:        units.ActiveState,
+	}
+	c.External = externalConfig(p)
+	return c
+}
+
+// externalConfig says whether this is an ECS Anywhere host: ECS_EXTERNAL
+// true for the agent (ecs-init's map of ecs.config, the agent's
+// strconv.ParseBool) — nil otherwise, or when ecs.config cannot be read
+// (check reports that).
+func externalConfig(p *policy.Policy) *doctor.External {
+	env, err := ecsconfig.ReadAgentEnv(p.ECSConfig, policy.Resolve(p.ECSConfigBase))
+	if err != nil {
+		return nil
+	}
+	s, ok := env["ECS_EXTERNAL"]
+	if b, valid := ecsconfig.ParseBool(s.Value); !ok || !valid || !b {
+		return nil
+	}
+	profile := "default"
+	if a, ok := env["ECS_ALTERNATE_CREDENTIAL_PROFILE"]; ok && a.Value != "" {
+		profile = a.Value
+	}
+	return &doctor.External{
+		Why:             fmt.Sprintf("%s line %d", s.File, s.Line),
+		CredentialsFile: p.Doctor.ExternalCredentials,
+		Profile:         profile,
+		SSMRegistration: p.Doctor.SSMRegistration,
 	}
 }
 

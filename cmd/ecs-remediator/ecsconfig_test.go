@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,4 +186,37 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// ECS Anywhere through the binary: doctor skips the IMDS tree with the
+// reason and checks the SSM registration and the credentials file instead.
+func TestDoctorECSAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	regFile, credFile := filepath.Join(dir, "ssm/registration"), filepath.Join(dir, "root/.aws/credentials")
+	os.MkdirAll(filepath.Dir(regFile), 0o755)
+	os.MkdirAll(filepath.Dir(credFile), 0o700)
+	os.WriteFile(regFile, []byte(`{"ManagedInstanceID":"mi-0abc","Region":"eu-west-1"}`), 0o600)
+	h := newHost(t, good+"ECS_EXTERNAL=true\nAWS_DEFAULT_REGION=eu-west-1\n",
+		fmt.Sprintf("doctor:\n  proc_root: %s\n  ssm_registration: %s\n  external_credentials: %s\n", filepath.Join(dir, "proc"), regFile, credFile))
+	doctor := func() map[string]string {
+		r := run(t, "doctor", "--config", h.policy, "--json", "--imds-endpoint", closedPort(t), "--timeout", "200ms")
+		_, st := decodeDoctor(t, r.stdout)
+		if !strings.Contains(r.stdout, "ECS Anywhere") {
+			t.Errorf("no reason for the skipped IMDS tree:\n%s", r.stdout)
+		}
+		return st
+	}
+	st := doctor()
+	for _, item := range []string{"imds.reachable", "imds.v2", "imds.instance_profile", "imds.instance_profile_info", "imds.role_credentials"} {
+		if st[item] != "skip" {
+			t.Errorf("%s = %q, want skip", item, st[item])
+		}
+	}
+	if st["external.ssm_registration"] != "ok" || st["external.credentials"] != "fail" {
+		t.Errorf("no credentials file yet: %v", st)
+	}
+	os.WriteFile(credFile, []byte("[default]\naws_access_key_id=A\naws_secret_access_key=B\naws_session_token=C\n"), 0o600)
+	if st := doctor(); st["external.credentials"] != "ok" {
+		t.Errorf("fresh credentials: %v", st)
+	}
 }

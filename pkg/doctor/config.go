@@ -47,6 +47,10 @@ type Config struct {
 	UnitState func(ctx context.Context, unit string) (string, error)
 	// SkipIMDS turns every imds.* item into a skip.
 	SkipIMDS bool
+	// External is set on an ECS Anywhere host (ECS_EXTERNAL=true): the
+	// imds.* items are skipped with the reason, and what replaces IMDS
+	// there is checked instead (external.*).
+	External *External
 	// TaskBridges are the bridges bridge-mode tasks sit on (the policy's
 	// network.task_bridges), iptables-style names where a trailing "+"
 	// matches any suffix. The bridge-path probe uses the first that

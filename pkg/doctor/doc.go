@@ -30,5 +30,7 @@
 //	imds.instance_profile      meta-data/iam/ exists (an instance profile is attached)
 //	imds.instance_profile_info meta-data/iam/info says Success (profile exists and holds a role)
 //	imds.role_credentials      meta-data/iam/security-credentials/<role> says Success
+//	external.ssm_registration  ECS Anywhere only: the SSM agent's registration file names a managed instance
+//	external.credentials       ECS Anywhere only: the shared credentials file the agent reads exists, has its profile, is fresh
 //	tasks.credentials_env      no task process lost AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
 package doctor

@@ -3,12 +3,14 @@ package doctor
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Run runs every check and returns the results in a stable order:
 // agent.unit, agent.introspection, credentials.endpoint,
-// credentials.bridge_path (unless c.SkipBridgePath), the imds.* items,
-// tasks.credentials_env. The agent, credentials and IMDS groups run
+// credentials.bridge_path (unless c.SkipBridgePath), the imds.* items (all
+// skips on an ECS Anywhere host, followed by external.ssm_registration and
+// external.credentials), tasks.credentials_env. The agent, credentials and IMDS groups run
 // concurrently, each within its own c.Timeout deadline, so Run returns
 // within about c.Timeout (plus the /proc scan) whatever answers or not.
 func Run(ctx context.Context, c Config) []Result {
@@ -33,7 +35,11 @@ func Run(ctx context.Context, c Config) []Result {
 	if !c.SkipBridgePath {
 		group(&bridge, true, func(ctx context.Context, c Config) []Result { return []Result{checkBridgePath(ctx, c)} })
 	}
-	group(&md, true, checkIMDS)
+	if c.External != nil {
+		md = append(skipIMDSExternal(c.External), checkExternal(c, time.Now())...)
+	} else {
+		group(&md, true, checkIMDS)
+	}
 	group(&tasks, false, func(_ context.Context, c Config) []Result { return []Result{checkTasksCredentialsEnv(c.ProcRoot)} })
 	wg.Wait()
 

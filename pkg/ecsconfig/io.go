@@ -90,3 +90,37 @@ func writeTarget(path string) (string, error) {
 	}
 	return target, nil
 }
+
+// Setting is one variable of the agent's environment from the files, and the
+// line that decides it.
+type Setting struct {
+	Value string
+	File  string
+	Line  int
+}
+
+// ReadAgentEnv reads path and, when base is not "", base (read first,
+// overridden by path) with the package's safe reader, and returns the
+// variables ecs-init hands the agent from them (without ecs-init's built-in
+// defaults): read-only, for doctor. A missing file is no variables.
+func ReadAgentEnv(path, base string) (map[string]Setting, error) {
+	env := map[string]Setting{}
+	for _, p := range []string{base, path} {
+		if p == "" {
+			continue
+		}
+		data, exists, err := readFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			continue
+		}
+		for i, l := range Parse(data).Lines {
+			if k, v, ok := KV(l.Text); ok {
+				env[k] = Setting{Value: v, File: p, Line: i + 1}
+			}
+		}
+	}
+	return env, nil
+}

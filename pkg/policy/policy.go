@@ -190,6 +190,12 @@ type Doctor struct {
 	Timeout        time.Duration `yaml:"timeout"`
 	Interval       time.Duration `yaml:"interval"`
 	ProcRoot       string        `yaml:"proc_root"`
+	// SSMRegistration is the SSM agent's registration file, checked on an
+	// ECS Anywhere host (ECS_EXTERNAL=true).
+	SSMRegistration string `yaml:"ssm_registration"`
+	// ExternalCredentials is the shared credentials file ecs-init mounts
+	// into the agent's container on an ECS Anywhere host.
+	ExternalCredentials string `yaml:"external_credentials"`
 }
 
 // Metrics exports the daemon's state for Prometheus.
@@ -266,11 +272,13 @@ func Default() *Policy {
 		PollInterval:   time.Second,
 		Debounce:       20 * time.Millisecond,
 		Doctor: Doctor{
-			IMDSEndpoint:   "http://169.254.169.254",
-			CredentialsURL: "http://169.254.170.2/v2/credentials/",
-			Timeout:        2 * time.Second,
-			Interval:       5 * time.Minute,
-			ProcRoot:       "/proc",
+			IMDSEndpoint:        "http://169.254.169.254",
+			CredentialsURL:      "http://169.254.170.2/v2/credentials/",
+			Timeout:             2 * time.Second,
+			Interval:            5 * time.Minute,
+			ProcRoot:            "/proc",
+			SSMRegistration:     "/var/lib/amazon/ssm/registration",
+			ExternalCredentials: "/root/.aws/credentials",
 		},
 		Metrics: Metrics{Textfile: "auto", Listen: "off"},
 	}

@@ -70,6 +70,8 @@ func (d *decoder) validate(p *Policy) error {
 		abs("docker.dropin_dir", p.Docker.DropinDir, "off"),
 		abs("docker.sysconfig", p.Docker.Sysconfig, "off"),
 		abs("doctor.proc_root", p.Doctor.ProcRoot),
+		abs("doctor.ssm_registration", p.Doctor.SSMRegistration),
+		abs("doctor.external_credentials", p.Doctor.ExternalCredentials),
 		abs("metrics.textfile", p.Metrics.Textfile, "auto", "off"),
 	}
 	if p.Backup != "" {
