@@ -39,7 +39,7 @@ lint: ## gofmt, go vet and staticcheck (go install honnef.co/go/tools/cmd/static
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s); a finding prints its input
 	GO=$(GO) FUZZTIME=$(FUZZTIME) test/fuzz.sh
 
-bench: build ## the daemon's figures as one Markdown table (as root, ~6 min; BENCH_TRIALS, BENCH_IDLE shorten it)
+bench: build ## the daemon's figures as one Markdown table (as root; how long: docs/performance.md; BENCH_TRIALS, BENCH_IDLE shorten it)
 	$(GO) run ./test/bench -bin $(BIN)
 
 bench-go: ## the package benchmarks (go test -bench; as root: real iptables in namespaces)
