@@ -141,6 +141,9 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		if err := watch.Files(ctx, w.watched, out); err != nil {
 			errs = append(errs, fmt.Errorf("watch files: %w", err))
 		}
+		// ecs-init's post-stop resets route_localnet without touching a
+		// rule: read it every sysctlEvery, whatever the backend.
+		watch.Sysctls(ctx, w.sysctls, sysctlEvery, out)
 		if w.nf != nil {
 			poll := !w.nf.HasEvents()
 			if !poll {
@@ -172,6 +175,11 @@ func limitProcs() {
 // restartSettle is how long a restart waits after the repair that asked
 // for it, so that ecs.config and a drop-in repaired together give one.
 const restartSettle = time.Second
+
+// sysctlEvery is how often the daemon reads route_localnet (one pread):
+// a value reset by ecs-init's post-stop is back within a second
+// (docs/ecs-init.md).
+const sysctlEvery = 500 * time.Millisecond
 
 // deepPollEvery: on legacy every poll compares the tables' shape (sizes and
 // entry counts), every deepPollEvery-th also their rules. A deleted, added

@@ -33,6 +33,7 @@ type wired struct {
 	rec     *reconcile.Reconciler
 	nf      *netfilter.Enforcer // nil when network.mode is ignore
 	watched []string            // files (globs) whose change means "look again"
+	sysctls []string            // /proc/sys values to poll (watch.Sysctls)
 }
 
 func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
@@ -110,6 +111,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		if persist != "" {
 			w.watched = append(w.watched, persist)
 		}
+		w.sysctls = append(w.sysctls, filepath.Join(p.Network.ProcSys, "net/ipv4/conf/all/route_localnet"))
 		es = append(es, sysctl.New(sysctl.Config{
 			ProcSys:     p.Network.ProcSys,
 			PersistPath: persist,

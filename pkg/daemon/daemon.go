@@ -9,7 +9,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -100,8 +99,9 @@ type loop struct {
 	settledAt  time.Time   // when a pending Settled event wants its reconcile (zero: none)
 	timer      *time.Timer // next event-driven reconcile
 	restartT   *time.Timer
-	pid        int   // this process: its own nf_tables transactions are not drift
-	cause      cause // what the events since the last reconcile said
+	pid        int         // this process: its own nf_tables transactions are not drift
+	cause      cause       // what the events since the last reconcile said
+	holdT      *time.Timer // a held item may be repaired again
 }
 
 // Run runs the daemon until ctx ends (SIGTERM). It returns an error only
@@ -111,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Notify = func(string) {}
 	}
 	l := &loop{o: o, p: o.Policy, events: make(chan watch.Event, 64), fights: newFights(), errs: map[string]string{},
-		timer: stoppedTimer(), restartT: stoppedTimer(), // the first reconcile may already arm them
+		timer: stoppedTimer(), restartT: stoppedTimer(), holdT: stoppedTimer(), // the first reconcile may already arm them
 		pid: os.Getpid()}
 	s, err := o.Build(o.Policy)
 	if err != nil {
@@ -157,7 +157,9 @@ func Run(ctx context.Context, o Options) error {
 			l.pending, l.settledAt = false, time.Time{}
 			l.reconcile(ctx, "event")
 		case <-resync.C:
-			l.onResync(ctx)
+			l.reconcile(ctx, "resync")
+		case <-l.holdT.C:
+			l.reconcile(ctx, "back-off over")
 		case <-wd:
 			// Sent from this loop itself: a stuck reconcile stops the pings
 			// and systemd restarts the daemon.
@@ -226,8 +228,9 @@ func (l *loop) stopWatchers() {
 // of finished writes costs at most one reconcile per debounce (the start,
 // resync and reload reconciles do not count). Other
 // events (a write in progress) debounce after the latest event, but no
-// later than MaxWaitFactor x debounce after the first. Never sooner than
-// the fight back-off allows. The daemon's own nf_tables transactions (its
+// later than MaxWaitFactor x debounce after the first. A fight never
+// delays a pass: the pass holds the fighting item only (see reconcile).
+// The daemon's own nf_tables transactions (its
 // netlink batches, the iptables-nft-restore it runs) are not drift and
 // schedule nothing.
 func (l *loop) onEvent(ev watch.Event) {
@@ -261,40 +264,12 @@ func (l *loop) onEvent(ev watch.Event) {
 	if !l.settledAt.IsZero() && l.settledAt.Before(at) {
 		at = l.settledAt
 	}
-	if d := l.fights.delay(); d > 0 {
-		if min := l.lastRun.Add(d); at.Before(min) {
-			at = min
-		}
-	}
 	l.timer.Stop()
 	select { // drain a fired timer that was not received yet
 	case <-l.timer.C:
 	default:
 	}
 	l.timer.Reset(time.Until(at))
-}
-
-// onResync runs the periodic safety-net reconcile, unless a fight's
-// back-off forbids a repair yet: then the reconcile is scheduled for when
-// it allows one, like an event's. (A resync that ran at once would repair
-// every resync_interval and undo the back-off.)
-func (l *loop) onResync(ctx context.Context) {
-	d := l.fights.delay()
-	if d <= 0 || !time.Now().Before(l.lastRun.Add(d)) {
-		l.reconcile(ctx, "resync")
-		return
-	}
-	if l.pending {
-		return // an event already scheduled a reconcile, within the back-off
-	}
-	l.pending = true
-	l.firstEvent = time.Now()
-	l.timer.Stop()
-	select {
-	case <-l.timer.C:
-	default:
-	}
-	l.timer.Reset(time.Until(l.lastRun.Add(d)))
 }
 
 func (l *loop) reconcile(ctx context.Context, why string) {
@@ -304,7 +279,12 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	}
 	cause := l.cause
 	l.cause = cause.next()
-	res := l.s.Reconciler.ApplyFor(ctx, false, io.Discard, cause.culprit)
+	hold := l.fights.holding(start)
+	opts := reconcile.Options{Culprits: cause.culprit}
+	if len(hold) > 0 {
+		opts.Hold = func(item string) bool { _, ok := hold[item]; return ok }
+	}
+	res := l.s.Reconciler.Repair(ctx, opts)
 	took := time.Since(start)
 	if l.s.Reconciled != nil {
 		l.s.Reconciled(len(res.Changes) > 0)
@@ -317,18 +297,21 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	}
 	var restartReasons []string
 	reload := false
+	for _, fs := range l.fights.pass(now, res.Changes) {
+		c := fs.change
+		culprit := cause.culprit(c)
+		if l.o.Fight != nil {
+			l.o.Fight(fs.item)
+		}
+		l.o.Log.Error(fmt.Sprintf("%s: another tool keeps undoing this repair (%d times within %s), undone by %s; holding the repaired state and backing off (this item only, at most %s between repairs) — find the tool that writes %s and fix its configuration",
+			fs.item, fs.flips, l.fights.window, culprit, l.fights.maxDelayOf(fs.item), c.Target),
+			logging.MessageID(logging.FightDetected),
+			zap.String("item", fs.item), zap.String("action", "fight-detected"), zap.Int("flips", fs.flips),
+			zap.String("culprit", culprit),
+			zap.String("target", c.Target), zap.String("old", c.Old), zap.String("new", c.New))
+	}
 	for _, c := range res.Changes {
 		l.repairs++
-		if started, flips := l.fights.record(c.Item, now); started {
-			if l.o.Fight != nil {
-				l.o.Fight(c.Item)
-			}
-			l.o.Log.Error(fmt.Sprintf("%s: another tool keeps undoing this repair (%d times within %s); holding the repaired state and backing off — find the tool that writes %s and fix its configuration",
-				c.Item, flips, l.fights.window, c.Target),
-				logging.MessageID(logging.FightDetected),
-				zap.String("item", c.Item), zap.String("action", "fight-detected"), zap.Int("flips", flips),
-				zap.String("target", c.Target), zap.String("old", c.Old), zap.String("new", c.New))
-		}
 		if c.AgentRestart {
 			restartReasons = append(restartReasons, c.Item)
 		}
@@ -345,12 +328,37 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 		}
 	}
 	l.logImpossible(res.Findings)
+	l.armHold(res.Findings, hold)
 	l.o.Notify(fmt.Sprintf("STATUS=%s; last reconcile %s (%s); %d repairs since start",
 		map[bool]string{true: "compliant", false: "NOT compliant"}[l.compliant],
 		start.Format(time.RFC3339), why, l.repairs))
 	if l.o.Reconciled != nil {
 		l.o.Reconciled(res, took)
 	}
+}
+
+// armHold wakes the loop when the first drifted item this pass held may be
+// repaired again: a held item needs no event to be repaired (level
+// triggered).
+func (l *loop) armHold(fs []finding.Finding, hold map[string]time.Time) {
+	var at time.Time
+	for _, f := range fs {
+		if f.Status != finding.Drift {
+			continue
+		}
+		if until, ok := hold[f.Item]; ok && (at.IsZero() || until.Before(at)) {
+			at = until
+		}
+	}
+	if at.IsZero() {
+		return
+	}
+	l.holdT.Stop()
+	select {
+	case <-l.holdT.C:
+	default:
+	}
+	l.holdT.Reset(time.Until(at))
 }
 
 // logImpossible logs a repair that cannot be made once, when it first

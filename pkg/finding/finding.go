@@ -77,6 +77,10 @@ type Change struct {
 	AgentRestart bool
 	// SystemdReload is true when the target is a unit file or drop-in.
 	SystemdReload bool
+	// Duplicate is true when the repair only removed extra copies of
+	// something that was present (ecs-init adds its rules without
+	// checking): nothing of ours had been undone, so it is never a fight.
+	Duplicate bool
 }
 
 // Compliant reports whether no finding is drift or error.

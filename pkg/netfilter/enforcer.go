@@ -13,7 +13,7 @@ import (
 // Check observes the rules and the saved ruleset without changing
 // anything.
 func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
-	fs, _ := e.pass(ctx, false, false, nil)
+	fs, _ := e.pass(ctx, false, false, nil, nil)
 	return fs
 }
 
@@ -23,10 +23,18 @@ func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
 // ruleset. With dryRun it changes nothing and writes the iptables
 // commands and the diff of the saved file it would apply to plan.
 func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change) {
-	return e.pass(ctx, true, dryRun, plan)
+	return e.pass(ctx, true, dryRun, plan, nil)
 }
 
-func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+// ApplyHolding repairs like Apply, except the rules of the items hold
+// names: those are observed and reported, never changed (the daemon holds
+// an item that another tool keeps undoing). It implements
+// reconcile.Holder.
+func (e *Enforcer) ApplyHolding(ctx context.Context, hold func(item string) bool) ([]finding.Finding, []finding.Change) {
+	return e.pass(ctx, true, false, nil, hold)
+}
+
+func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, hold func(string) bool) ([]finding.Finding, []finding.Change) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if w == nil {
@@ -48,7 +56,23 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer) (
 		}
 		var fr familyResult
 		if repair && !dryRun {
-			fr = e.repair(ctx, t, ws, isV6)
+			rws := unheld(ws, hold)
+			if len(rws) == len(ws) {
+				fr = e.repair(ctx, t, ws, isV6)
+			} else {
+				// Repair the others as if the held rules were not ours
+				// (they are neither added, deleted nor moved), then
+				// observe everything for the findings.
+				var done familyResult
+				if len(rws) > 0 {
+					done = e.repair(ctx, t, rws, isV6)
+				}
+				fr = e.observe(ctx, t, ws, isV6)
+				fr.applied = done.applied
+				if fr.err == nil {
+					fr.err = done.err
+				}
+			}
 		} else {
 			fr = e.observe(ctx, t, ws, isV6)
 			if dryRun && fr.after != nil && len(fr.after.ops) > 0 {
@@ -86,10 +110,25 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer) (
 	if f, ok := e.otherFinding(ctx, v4); ok {
 		fs = append(fs, f)
 	}
-	pf, pc := e.persist(v4, repair, dryRun, w)
+	persistRepair := repair && (hold == nil || (!hold(ItemPersistIptables) && !hold(ItemPersistService)))
+	pf, pc := e.persist(v4, persistRepair, dryRun, w)
 	fs = append(fs, pf...)
 	cs = append(cs, pc...)
 	return fs, cs
+}
+
+// unheld is ws without the rules of held items.
+func unheld(ws []want, hold func(string) bool) []want {
+	if hold == nil {
+		return ws
+	}
+	var out []want
+	for _, w := range ws {
+		if !hold(w.item) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // itemFinding aggregates the states of one item's rules over the families.
@@ -208,6 +247,7 @@ func change(st *ruleState, t tools) finding.Change {
 		c.Old = fmt.Sprintf("%d copies of %s", st.copies, w.spell())
 		c.New = "1 copy at position " + strconv.Itoa(st.pos)
 		c.Reason = "duplicate copies (ecs-init adds its rules without checking for existing ones)"
+		c.Duplicate = true
 	case st.misordered:
 		c.Old = "position " + strconv.Itoa(st.firstPos) + ", below " + st.mustPrecede
 		c.New = rule

@@ -62,6 +62,80 @@ func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Res
 	return r.ApplyFor(ctx, dryRun, plan, nil)
 }
 
+// Holder is an Enforcer that can leave some of its items as they are
+// during a repair: ApplyHolding repairs like Apply(ctx, false, ...) except
+// the items hold names, which it observes and reports only. An enforcer
+// whose items are independent of each other's repairs implements it; the
+// others are held as a whole (see Repair).
+type Holder interface {
+	ApplyHolding(ctx context.Context, hold func(item string) bool) ([]finding.Finding, []finding.Change)
+}
+
+// Options are the daemon's knobs for one repair pass.
+type Options struct {
+	// Hold names the items to observe but not repair in this pass (the
+	// daemon's back-off for an item another tool keeps undoing). nil
+	// holds nothing.
+	Hold func(item string) bool
+	// Culprits names the culprit of each change's log line (nil: none).
+	Culprits Culprits
+}
+
+// HeldNote is appended to the detail of a drifted finding whose repair
+// was held in this pass.
+const HeldNote = " (repair held: another tool keeps undoing it; the daemon backs off and repairs it again shortly)"
+
+// Repair is the daemon's pass: Apply, except that the items o.Hold names
+// are only observed. A Holder skips exactly those; any other enforcer is
+// observed first (Check), and repaired only when one of its drifted items
+// is not held (then its held items are repaired with it: they share one
+// file or value). Every pass observes everything.
+func (r *Reconciler) Repair(ctx context.Context, o Options) Result {
+	var res Result
+	for _, e := range r.Enforcers {
+		var fs []finding.Finding
+		var cs []finding.Change
+		switch h, ok := e.(Holder); {
+		case o.Hold == nil:
+			fs, cs = e.Apply(ctx, false, io.Discard)
+		case ok:
+			fs, cs = h.ApplyHolding(ctx, o.Hold)
+		default:
+			fs = e.Check(ctx)
+			if needsRepair(fs, o.Hold) {
+				fs, cs = e.Apply(ctx, false, io.Discard)
+			}
+		}
+		if o.Hold != nil {
+			for i := range fs {
+				if fs[i].Status == finding.Drift && o.Hold(fs[i].Item) {
+					fs[i].Detail += HeldNote
+				}
+			}
+		}
+		res.Findings = append(res.Findings, fs...)
+		res.Changes = append(res.Changes, cs...)
+		for _, c := range cs {
+			culprit := ""
+			if o.Culprits != nil {
+				culprit = o.Culprits(c)
+			}
+			r.logChange(c, culprit)
+		}
+	}
+	return res
+}
+
+// needsRepair reports whether a drifted finding's item is not held.
+func needsRepair(fs []finding.Finding, hold func(string) bool) bool {
+	for _, f := range fs {
+		if f.Status == finding.Drift && !hold(f.Item) {
+			return true
+		}
+	}
+	return false
+}
+
 // ApplyFor is Apply with each change's log line naming its culprit.
 func (r *Reconciler) ApplyFor(ctx context.Context, dryRun bool, plan io.Writer, culprits Culprits) Result {
 	var res Result
