@@ -80,7 +80,6 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			BlockIntrospection: p.Network.BlockIntrospection,
 			BlockIMDS:          p.Network.BlockInstanceRoleForBridge,
 			ProcRoot:           filepath.Dir(p.Network.ProcSys),
-			SysClassNet:        "/sys/class/net",
 			SystemdDir:         p.Persist.SystemdDir,
 		}
 		if policy.Resolve(p.Persist.Iptables) != "" {

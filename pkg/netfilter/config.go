@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,8 +35,8 @@ type Config struct {
 	// ProcRoot is the proc mount ("/proc"): net/if_inet6 and
 	// net/ip_tables_names are read below it.
 	ProcRoot string
-	// SysClassNet lists interfaces ("/sys/class/net"): docker0 is looked
-	// for there.
+	// SysClassNet lists interfaces: docker0 is looked for there; ""
+	// asks the kernel (netlink).
 	SysClassNet string
 	// Persist is the saved ruleset to keep in step (nil: off). It is
 	// already resolved (see ResolvePersist).
@@ -133,10 +134,14 @@ func newWithRunner(c Config, r runner) (*Enforcer, error) {
 	return e, nil
 }
 
-// docker0 reports whether a docker0 interface exists.
+// docker0 reports whether a docker0 interface exists: in SysClassNet
+// when set (tests' fixture directories), else asked of the kernel over
+// netlink (RTM_GETLINK), which answers for the daemon's own network
+// namespace (/sys/class/net shows the namespace sysfs was mounted in).
 func (c *Config) docker0() bool {
 	if c.SysClassNet == "" {
-		return false
+		_, err := net.InterfaceByName("docker0")
+		return err == nil
 	}
 	_, err := os.Stat(filepath.Join(c.SysClassNet, "docker0"))
 	return err == nil

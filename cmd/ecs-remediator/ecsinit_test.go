@@ -1,0 +1,315 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
+	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+)
+
+// alternativesDir is a PATH directory of symlinks, the way
+// update-alternatives points iptables and ip6tables at one backend each.
+func alternativesDir(t *testing.T, links map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, target := range links {
+		p, err := exec.LookPath(target)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// ecsInitState is one sample of what ecs-init cares about: the copies of
+// each of its rules and route_localnet.
+type ecsInitState struct {
+	start, end time.Time
+	copies     map[string]int
+	localnet   string
+}
+
+// ecsInitRules name ecs-init's rules by a literal their -save line holds.
+var ecsInitRules = map[string]func(line string) bool{
+	"dnat":     func(l string) bool { return strings.Contains(l, "--to-destination 127.0.0.1:51679") },
+	"redirect": func(l string) bool { return strings.Contains(l, "--to-ports 51679") },
+	"guard":    func(l string) bool { return strings.Contains(l, "RELATED,ESTABLISHED,DNAT") },
+	"drop": func(l string) bool {
+		return strings.Contains(l, "--dport 51678") && strings.Contains(l, "! -i lo") && strings.Contains(l, "-j DROP")
+	},
+	"accept": func(l string) bool { return strings.Contains(l, "--dport 51678") && strings.Contains(l, "-i docker0 ") },
+}
+
+func sampleEcsInit(save, save6 string) (ecsInitState, error) {
+	s := ecsInitState{start: time.Now(), copies: map[string]int{}}
+	count := func(bin, fam string) error {
+		out, err := exec.Command(bin).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", bin, err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			for name, is := range ecsInitRules {
+				if is(l) {
+					s.copies[fam+name]++
+				}
+			}
+		}
+		return nil
+	}
+	if err := count(save, "v4."); err != nil {
+		return s, err
+	}
+	if err := count(save6, "v6."); err != nil {
+		return s, err
+	}
+	v, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/route_localnet")
+	if err != nil {
+		return s, err
+	}
+	s.localnet = strings.TrimSpace(string(v))
+	s.end = time.Now()
+	return s, nil
+}
+
+// goInNamespace runs fn on a new thread that joins the network namespace
+// of the calling thread (which must be in nstest.Run's fn); the thread is
+// thrown away afterwards.
+func goInNamespace(t *testing.T, fn func()) (wait func()) {
+	t.Helper()
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer unix.Close(fd)
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			t.Errorf("setns: %v", err)
+			return
+		}
+		fn()
+	}()
+	return func() { <-done }
+}
+
+// badRun is the longest time a check failed in a row, bounded from above:
+// from the start of the last good sample before to the end of the first
+// good sample after (a bad state still present at the end counts to the
+// last sample).
+func badRun(ss []ecsInitState, good func(ecsInitState) bool) (time.Duration, time.Time) {
+	var worst time.Duration
+	var worstAt time.Time
+	lastGood := -1
+	for i, s := range ss {
+		if !good(s) {
+			continue
+		}
+		if lastGood >= 0 && i > lastGood+1 {
+			if d := s.end.Sub(ss[lastGood].start); d > worst {
+				worst, worstAt = d, ss[lastGood+1].start
+			}
+		}
+		lastGood = i
+	}
+	if n := len(ss); n > 0 && lastGood < n-1 && lastGood >= 0 {
+		if d := ss[n-1].end.Sub(ss[lastGood].start); d > worst {
+			worst, worstAt = d, ss[lastGood+1].start
+		}
+	}
+	return worst, worstAt
+}
+
+// convergenceBound is the contract of issue 15: each of ecs-init's rules
+// is missing or duplicated, and route_localnet is 0, for at most 1 s at
+// a time. A sample is an iptables-save and an ip6tables-save (tens of
+// milliseconds each on a busy 2-CPU machine), and the interval measured
+// also holds ecs-init's own post-stop (seven processes); the assertion
+// allows 1 s on top of the contract for that. It is a correctness bound,
+// not a speed measurement (make bench measures the latency).
+const convergenceBound = 2 * time.Second
+
+// Contract (issues 15, 16): ecs-init's real command sequence, started and
+// stopped 20 times in a row every few seconds next to the real daemon, on
+// both backends: each ecs-init rule is missing or duplicated for at most
+// the bound at a time, route_localnet is 0 for at most the bound, no fight
+// is logged, and another tool's deletion of a rule in between is repaired
+// like any other.
+func TestDaemonConvergesWithEcsInit(t *testing.T) {
+	cycles := 20
+	if testing.Short() {
+		cycles = 10 // still ten agent restarts within a minute
+	}
+	for _, b := range nstest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ip6, save6 := "ip6tables-"+b.Name, "ip6tables-"+b.Name+"-save"
+			nstest.Require(t, b.Iptables, b.Save, b.Restore, ip6, save6, "ip", "sysctl")
+			h := newHost(t, good, "")
+			path := alternativesDir(t, map[string]string{"iptables": b.Iptables, "ip6tables": ip6, "sysctl": "sysctl", "ip": "ip"})
+			pol := fmt.Sprintf(`ecs_config: %s
+ecs_config_base: "off"
+resync_interval: 300s
+network:
+  iptables: %s
+persist:
+  iptables: %s
+  sysctl: %s
+  systemd_dir: %s
+agent:
+  restart: never
+  proxy_dropin_dir: %s
+`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
+				filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
+			os.WriteFile(h.policy, []byte(pol), 0o644)
+
+			nstest.Run(t, func() {
+				// A host with Docker's bridge and an IPv4 default route.
+				nstest.Sh(t, "ip link add docker0 type bridge && ip link add eth0 type veth peer name eth0p && ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0p up && ip link set eth0 up && ip route add default via 10.0.0.1")
+				var cmds []string
+				var cmdMu sync.Mutex
+				ei := ecsinit.Host{PATH: path, Bridge: "docker0", Log: func(c string, err error) {
+					cmdMu.Lock()
+					defer cmdMu.Unlock()
+					if err != nil {
+						c += " -> " + err.Error()
+					}
+					cmds = append(cmds, time.Now().Format("15:04:05.000")+" "+c)
+				}}
+				logs := &syncBuffer{}
+				cmd := exec.Command(bin, "run", "--config", h.policy)
+				cmd.Stdout, cmd.Stderr = logs, logs
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					cmd.Process.Signal(syscall.SIGTERM)
+					cmd.Wait()
+				}()
+				allOnce := func(s ecsInitState) bool {
+					for _, fam := range []string{"v4.", "v6."} {
+						for name := range ecsInitRules {
+							if name == "guard" && fam == "v6." || name == "dnat" && fam == "v6." || name == "redirect" && fam == "v6." {
+								continue
+							}
+							if s.copies[fam+name] != 1 {
+								return false
+							}
+						}
+					}
+					return s.localnet == "1"
+				}
+				eventually(t, "the daemon installs ecs-init's rules", logs, func() bool {
+					s, err := sampleEcsInit(b.Save, save6)
+					return err == nil && allOnce(s) && strings.Contains(logs.String(), "is running")
+				})
+
+				var samples []ecsInitState
+				stop := make(chan struct{})
+				wait := goInNamespace(t, func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						s, err := sampleEcsInit(b.Save, save6)
+						if err != nil {
+							t.Errorf("sample: %v", err)
+							return
+						}
+						samples = append(samples, s)
+						time.Sleep(20 * time.Millisecond)
+					}
+				})
+				// The agent's first start on this host, then restarts:
+				// odd ones back to back (systemctl restart ecs), even
+				// ones with the agent stopped for a while.
+				if err := ei.PreStart(); err != nil {
+					t.Fatalf("pre-start: %v", err)
+				}
+				time.Sleep(1500 * time.Millisecond)
+				for i := 0; i < cycles; i++ {
+					ei.PostStop()
+					if i%2 == 0 {
+						time.Sleep(1500 * time.Millisecond)
+					}
+					if err := ei.PreStart(); err != nil {
+						t.Fatalf("cycle %d: pre-start: %v", i, err)
+					}
+					time.Sleep(1500 * time.Millisecond)
+					if i == cycles/2 {
+						// Another tool deletes a rule between restarts.
+						nstest.Sh(t, b.Iptables+" -t nat -D OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679")
+						time.Sleep(1500 * time.Millisecond)
+					}
+				}
+				close(stop)
+				wait()
+
+				log := logs.String()
+				dump := func() string {
+					cmdMu.Lock()
+					defer cmdMu.Unlock()
+					return "ecs-init ran:\n" + strings.Join(cmds, "\n") + "\ndaemon log:\n" + log
+				}
+				if strings.Contains(log, "fight-detected") {
+					t.Fatalf("ecs-init's restarts were taken for a fight:\n%s", dump())
+				}
+				if len(samples) < 100 {
+					t.Fatalf("only %d samples", len(samples))
+				}
+				if !allOnce(samples[len(samples)-1]) {
+					t.Fatalf("not converged at the end: %+v\n%s", samples[len(samples)-1], dump())
+				}
+				checks := map[string]func(ecsInitState) bool{
+					"route_localnet=1": func(s ecsInitState) bool { return s.localnet == "1" },
+				}
+				for _, fam := range []string{"v4.", "v6."} {
+					for name := range ecsInitRules {
+						k := fam + name
+						if fam == "v6." && (name == "guard" || name == "dnat" || name == "redirect") {
+							continue
+						}
+						checks[k+" once"] = func(s ecsInitState) bool { return s.copies[k] == 1 }
+					}
+				}
+				for what, ok := range checks {
+					d, at := badRun(samples, ok)
+					t.Logf("%s: longest miss %v", what, d.Round(time.Millisecond))
+					if d > convergenceBound {
+						t.Errorf("%s did not hold for %v from %s (bound %v)\n%s", what, d.Round(time.Millisecond), at.Format("15:04:05.000"), convergenceBound, dump())
+					}
+				}
+				// The run was a real convergence: the daemon removed
+				// ecs-init's duplicates and re-added what post-stop
+				// deleted, every cycle, and repaired the foreign deletion.
+				if n := strings.Count(log, "network.credentials_dnat: deleted duplicate"); n < cycles/2 {
+					t.Errorf("%d duplicate removals of the DNAT rule in %d restarts:\n%s", n, cycles, dump())
+				}
+				if n := strings.Count(log, "sysctl.route_localnet:"); n < cycles/2 {
+					t.Errorf("%d route_localnet repairs in %d restarts:\n%s", n, cycles, dump())
+				}
+				// The foreign deletion was repaired (the bound above covers
+				// how long it was missing).
+				if !strings.Contains(log[strings.Index(log, "ecs-remediator is running"):], "network.credentials_redirect: appended rule") {
+					t.Errorf("the deleted REDIRECT rule was never repaired:\n%s", dump())
+				}
+			})
+		})
+	}
+}
