@@ -101,9 +101,22 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 		if fr.applied == nil {
 			continue
 		}
+		dup := map[string]bool{} // keys of rules found with extra copies
+		for _, st := range fr.applied.states {
+			if st.copies > 1 {
+				dup[st.w.key] = true
+			}
+		}
 		for _, st := range fr.applied.states {
 			if st.action != "" {
-				cs = append(cs, change(st, fr.t))
+				c := change(st, fr.t)
+				// ecs-init's -I of the introspection DROP lands its copy
+				// above our ACCEPT: the move that follows is part of
+				// removing that duplicate, not an undo of ours.
+				if st.misordered && dup[st.w.before] {
+					c.Duplicate = true
+				}
+				cs = append(cs, c)
 			}
 		}
 	}
