@@ -82,6 +82,9 @@ policy file).`, "ecs-remediator doctor\necs-remediator doctor --json | jq '.find
 	probed := doctor.Run(ctx, c)
 	crossCheckBridgePath(checked.Findings, probed)
 	rs := append(fromFindings(checked.Findings), probed...)
+	for i := range rs {
+		rs[i].Detail, rs[i].Fix = rec.Scrub(rs[i].Detail), rec.Scrub(rs[i].Fix)
+	}
 	if *asJSON {
 		if err := writeJSON(stdout, doctorReport{Compliant: checked.Compliant(), Healthy: !doctor.Failed(rs), Findings: rs}); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator doctor: %v\n", err)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/trustpolicy"
 )
 
@@ -48,8 +50,11 @@ ecs-remediator lint-trust-policy target.json --for cross-account --source-role a
 	var data []byte
 	var err error
 	if file == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 		file = "<stdin>"
+		data, err = safefile.ReadLimited(os.Stdin, "the trust policy on standard input", maxTrustPolicy)
+		if err != nil {
+			err = fmt.Errorf("%w; a trust policy is at most a few KiB", err)
+		}
 	} else {
 		data, err = readPolicyFile(file)
 	}
@@ -76,19 +81,22 @@ ecs-remediator lint-trust-policy target.json --for cross-account --source-role a
 	return exitOK
 }
 
+// maxTrustPolicy caps a trust policy read (file or stdin); IAM's own
+// limit is a few KiB.
+const maxTrustPolicy = 1 << 20
+
 // readPolicyFile reads a trust policy file, refusing what cannot be one:
-// a directory, a FIFO or device (which could block), or more than 1 MiB
-// (IAM's own limit is a few KiB).
+// a directory, a FIFO or device (which could block), or more than
+// maxTrustPolicy bytes.
 func readPolicyFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	f, err := safefile.Read(path, safefile.Options{Max: maxTrustPolicy})
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return nil, fmt.Errorf("%v; give the trust policy JSON file (or - for stdin)", err)
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, fmt.Errorf("%v; a trust policy is at most a few KiB", err)
+	case err != nil:
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file; give the trust policy JSON file (or - for stdin)", path)
-	}
-	if st.Size() > 1<<20 {
-		return nil, fmt.Errorf("%s is %d bytes; a trust policy is at most a few KiB", path, st.Size())
-	}
-	return os.ReadFile(path)
+	return f.Data, nil
 }

@@ -24,6 +24,7 @@ type report struct {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<redacted, N bytes>" stays readable
 	return enc.Encode(v)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
 	"github.com/ecs-remediator/ecs-remediator/pkg/sysctl"
 )
 
@@ -118,6 +119,9 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		}))
 	}
 	w.rec = &reconcile.Reconciler{Enforcers: es, Log: log}
+	for k, v := range p.ExtraSettings {
+		w.rec.Secrets = append(w.rec.Secrets, redact.Secrets(k, v)...)
+	}
 	return w, nil
 }
 

@@ -13,7 +13,6 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,32 +206,26 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// BackupOnce copies src to dst unless dst already exists; an existing backup
-// is never overwritten. The copy keeps src's mode and is written atomically.
-// It reports whether it made a new backup. A missing src is not an error
-// (there is nothing to back up) and makes no backup.
-func BackupOnce(src, dst string) (bool, error) {
+// BackupOnce writes data, the content of a file as the caller read and
+// validated it (pkg/safefile), to dst unless dst already exists; an
+// existing backup is never overwritten. The source is never opened again
+// by name, so a file swapped in since it was judged (a FIFO, a link) is
+// neither read nor copied. info (of the source's descriptor, may be nil)
+// gives the copy its mode and owner. It reports whether it made a new
+// backup.
+func BackupOnce(data []byte, info os.FileInfo, dst string) (bool, error) {
 	RemoveStale(dst)
 	if _, err := os.Lstat(dst); err == nil {
 		return false, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("stat backup %s: %w", dst, err)
 	}
-	f, err := os.Open(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("open %s for backup: %w", src, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", src, err)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return false, fmt.Errorf("read %s for backup: %w", src, err)
+	perm, uid, gid := os.FileMode(0o600), -1, -1
+	if info != nil {
+		perm = info.Mode().Perm()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
 	}
 	// Link the finished temp file into place with link(2): it fails when dst
 	// appeared meanwhile, so a concurrent backup is never overwritten.
@@ -248,11 +241,11 @@ func BackupOnce(src, dst string) (bool, error) {
 	if _, err := tmp.Write(data); err != nil {
 		return false, fmt.Errorf("write backup %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
+	if err := tmp.Chmod(perm); err != nil {
 		return false, fmt.Errorf("chmod backup %s: %w", tmp.Name(), err)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		_ = tmp.Chown(int(st.Uid), int(st.Gid))
+	if uid >= 0 {
+		_ = tmp.Chown(uid, gid)
 	}
 	if err := tmp.Sync(); err != nil {
 		return false, fmt.Errorf("fsync backup %s: %w", tmp.Name(), err)

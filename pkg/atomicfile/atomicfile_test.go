@@ -89,7 +89,7 @@ func TestBackupOnceRemovesTempFilesOfKilledWriters(t *testing.T) {
 	os.WriteFile(dst, []byte("first\n"), 0o644)
 	stale := filepath.Join(dir, ".ecs.config.orig.ecs-remediator-tmp-1")
 	os.WriteFile(stale, []byte("fir"), 0o600)
-	made, err := BackupOnce(src, dst)
+	made, err := BackupOnce([]byte("now\n"), nil, dst)
 	if err != nil || made {
 		t.Fatalf("made=%v err=%v", made, err)
 	}
@@ -101,7 +101,7 @@ func TestBackupOnceRemovesTempFilesOfKilledWriters(t *testing.T) {
 	}
 	// A fresh backup leaves no temp file either.
 	os.Remove(dst)
-	if made, err := BackupOnce(src, dst); err != nil || !made {
+	if made, err := BackupOnce([]byte("now\n"), nil, dst); err != nil || !made {
 		t.Fatalf("made=%v err=%v", made, err)
 	}
 	if got := strings.Join(names(t, dir), " "); got != "ecs.config ecs.config.orig" {

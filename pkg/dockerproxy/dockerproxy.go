@@ -28,12 +28,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // Item is the finding id (a stable contract of check --json).
@@ -62,6 +65,9 @@ type Config struct {
 type Enforcer struct {
 	c  Config
 	di *dropin.Enforcer
+
+	mu      sync.Mutex
+	secrets []string // of /etc/sysconfig/docker as last read (pkg/redact)
 }
 
 // New returns the enforcer for c.
@@ -99,6 +105,7 @@ func goProxy(env map[string]string) (proxy bool, noProxy string) {
 type sysconfig struct {
 	path   string
 	data   []byte
+	info   os.FileInfo // of the descriptor data was read from (for the backup)
 	exists bool
 	view   *envfile.View
 }
@@ -108,38 +115,30 @@ func (e *Enforcer) readSysconfig() (*sysconfig, error) {
 	if s.path == "" {
 		return s, nil
 	}
-	data, err := readLimited(s.path)
+	f, err := safefile.Read(s.path, safefile.Options{Max: maxFile})
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.data, s.exists, s.view = data, true, envfile.Parse(data)
+	s.data, s.info, s.exists, s.view = f.Data, f.Info, true, envfile.Parse(f.Data)
+	e.mu.Lock()
+	e.secrets = redact.FromEnvFile(f.Data)
+	e.mu.Unlock()
 	return s, nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+// Secrets lists the secret values (proxy userinfo, credential keys) of the
+// files last read, so that no output shows them (reconcile.SecretHolder).
+func (e *Enforcer) Secrets() []string {
+	e.mu.Lock()
+	out := append([]string(nil), e.secrets...)
+	e.mu.Unlock()
+	if e.di != nil {
+		out = append(out, e.di.Secrets()...)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFile)
-	}
-	return b, nil
+	return out
 }
 
 // sysEdit is the repair of /etc/sysconfig/docker: line (1-based) rewritten
@@ -289,12 +288,12 @@ func (e *Enforcer) findDockerd() running {
 			continue
 		}
 		r := running{pid: pid, env: map[string]string{}}
-		raw, err := readLimited(filepath.Join(root, ent.Name(), "environ"))
+		envf, err := safefile.Read(filepath.Join(root, ent.Name(), "environ"), safefile.Options{Max: maxFile})
 		if err != nil {
 			r.readErr = err
 			return r
 		}
-		for _, kv := range bytes.Split(raw, []byte{0}) {
+		for _, kv := range bytes.Split(envf.Data, []byte{0}) {
 			if k, v, ok := strings.Cut(string(kv), "="); ok {
 				r.env[k] = v
 			}
@@ -411,7 +410,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 		if dryRun {
 			fmt.Fprint(plan, atomicfile.Diff(o.sys.path, o.sys.data, data))
 			changes = append(changes, c)
-		} else if err := writeSysconfig(o.sys.path, data); err != nil {
+		} else if err := writeSysconfig(o.sys, data); err != nil {
 			failed = append(failed, err.Error())
 		} else {
 			changes = append(changes, c)
@@ -428,12 +427,16 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 	return []finding.Finding{f}, changes
 }
 
-func writeSysconfig(path string, data []byte) error {
-	target, err := filepath.EvalSymlinks(path)
+// writeSysconfig backs the file up once (the content read and judged, not
+// the path read again) and replaces it; through a symlink only to a
+// regular file in the same directory (pkg/safefile).
+func writeSysconfig(s *sysconfig, data []byte) error {
+	path := s.path
+	target, err := safefile.WriteTarget(path)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", path, err)
+		return err
 	}
-	if _, err := atomicfile.BackupOnce(target, path+BackupSuffix); err != nil {
+	if _, err := atomicfile.BackupOnce(s.data, s.info, path+BackupSuffix); err != nil {
 		return fmt.Errorf("back up %s: %w", path, err)
 	}
 	if err := atomicfile.Replace(target, data, atomicfile.Options{}); err != nil {

@@ -38,7 +38,7 @@ func looksLikeAgent(body []byte) bool {
 // which `check` verifies rule by rule.
 func checkCredentialsEndpoint(ctx context.Context, c Config) Result {
 	r := Result{Item: ItemCredentialsEndpoint}
-	status, body, err := get(ctx, c.HTTPClient, http.MethodGet, c.CredentialsURL, nil)
+	a, err := getAnswer(ctx, c.HTTPClient, http.MethodGet, c.CredentialsURL, nil)
 	if err != nil {
 		r.Status = Fail
 		switch classify(err) {
@@ -61,13 +61,15 @@ func checkCredentialsEndpoint(ctx context.Context, c Config) Result {
 		}
 		return r
 	}
-	if looksLikeAgent(body) {
+	// The body is never quoted: an answer of the credentials path may
+	// hold a SecretAccessKey (status, content type and length say enough).
+	if looksLikeAgent(a.body) {
 		r.Status = OK
-		r.Detail = fmt.Sprintf("the ECS agent answered through 169.254.170.2 (HTTP %d: %s): the NAT path to 127.0.0.1:51679 works", status, snippet(body))
+		r.Detail = fmt.Sprintf("the ECS agent answered through 169.254.170.2 (%s): the NAT path to 127.0.0.1:51679 works", a.describe())
 		return r
 	}
 	r.Status = Warn
-	r.Detail = fmt.Sprintf("something answered at %s, but not like the ECS agent (HTTP %d: %s)", c.CredentialsURL, status, snippet(body))
+	r.Detail = fmt.Sprintf("something answered at %s, but not like the ECS agent (%s)", c.CredentialsURL, a.describe())
 	r.Fix = "check that the NAT rules send 169.254.170.2:80 to 127.0.0.1:51679 (`ecs-remediator check`) and that the ECS agent, not another service, listens there (`ss -ltnp 'sport = :51679'`)"
 	return r
 }

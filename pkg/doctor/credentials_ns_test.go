@@ -25,6 +25,14 @@ func agentCredentialsHandler(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"code":"NoIdInRequest","message":"CredentialsV2Request: No ID in the request","HTTPErrorCode":400}`))
 }
 
+// secretKey is what no detail may ever show.
+const secretKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+func secretHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"` + secretKey + `","Token":"x"}`))
+}
+
 func TestCredentialsEndpointInNamespace(t *testing.T) {
 	const redirect = "-t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679"
 	type tcase struct {
@@ -37,7 +45,9 @@ func TestCredentialsEndpointInNamespace(t *testing.T) {
 		detailHas string
 	}
 	cases := []tcase{
-		{"agent answers through the redirect", true, true, agentCredentialsHandler, "", OK, "NoIdInRequest"},
+		{"agent answers through the redirect", true, true, agentCredentialsHandler, "", OK, "HTTP 400, application/json, 99 bytes"},
+		// Whatever answers, its body is never quoted: it may hold a key.
+		{"an answer with credentials", true, true, secretHandler, "", Warn, "HTTP 200, application/json"},
 		{"rule but nothing listens", true, true, nil, "", Fail, "nothing listens on 127.0.0.1:51679"},
 		{"no rule", false, true, agentCredentialsHandler, "", Fail, "dropped or not routed"},
 		{"input policy drop (CIS)", true, true, agentCredentialsHandler, "-P INPUT DROP", Fail, "dropped or not routed"},
@@ -80,6 +90,9 @@ func TestCredentialsEndpointInNamespace(t *testing.T) {
 						done <- checkCredentialsEndpoint(ctx, c)
 					}()
 					r := serveDials(dials, done, c.Timeout)
+					if strings.Contains(r.Detail+r.Fix, secretKey) || strings.Contains(r.Detail, "{") {
+						t.Fatalf("the answer's body is quoted: %+v", r)
+					}
 					if r.Item != ItemCredentialsEndpoint || r.Status != tc.want || !strings.Contains(r.Detail, tc.detailHas) {
 						t.Fatalf("got %+v, want %s with %q", r, tc.want, tc.detailHas)
 					}

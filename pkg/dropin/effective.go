@@ -8,12 +8,18 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
+
+// MaxSize is the largest drop-in read; a real one is a few lines.
+const MaxSize = 1 << 20
 
 // dropinFile is one *.conf of the directory, read and parsed.
 type dropinFile struct {
 	path       string
 	data       []byte
+	info       os.FileInfo // of the descriptor data was read from
 	directives []directive
 }
 
@@ -68,15 +74,20 @@ func readDir(dir string) ([]*dropinFile, error) {
 		if !fi.Mode().IsRegular() {
 			continue // a directory, or masked (/dev/null)
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
+		rf, err := safefile.Read(p, safefile.Options{Max: MaxSize})
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, safefile.ErrNotRegular):
+			continue // gone or swapped since the stat: as above
+		case errors.Is(err, safefile.ErrTooLarge):
+			return nil, fmt.Errorf("drop-in %v; a drop-in is a few lines: check it by hand", err)
+		case err != nil:
 			return nil, fmt.Errorf("read drop-in %s: %w", p, err)
 		}
-		ds, err := parseUnit(data)
+		ds, err := parseUnit(rf.Data)
 		if err != nil {
 			return nil, fmt.Errorf("drop-in %s: %w", p, err)
 		}
-		out = append(out, &dropinFile{path: p, data: data, directives: ds})
+		out = append(out, &dropinFile{path: p, data: rf.Data, info: rf.Info, directives: ds})
 	}
 	return out, nil
 }

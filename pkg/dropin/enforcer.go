@@ -23,13 +23,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // Item is the finding id (a stable contract of check --json).
@@ -63,7 +65,12 @@ type Config struct {
 }
 
 // Enforcer implements reconcile.Enforcer for the drop-ins' NO_PROXY.
-type Enforcer struct{ c Config }
+type Enforcer struct {
+	c Config
+
+	mu            sync.Mutex
+	secrets, prev []string // of the drop-ins last read, and read before (pkg/redact)
+}
 
 // New returns the enforcer for c.
 func New(c Config) *Enforcer {
@@ -80,6 +87,30 @@ func New(c Config) *Enforcer {
 		c.After = "then systemctl daemon-reload and systemctl try-restart ecs"
 	}
 	return &Enforcer{c: c}
+}
+
+// Secrets lists the secret values (proxy userinfo, credential keys) of
+// the drop-ins last read, so that no output shows them
+// (reconcile.SecretHolder).
+func (e *Enforcer) Secrets() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append(append([]string(nil), e.secrets...), e.prev...)
+}
+
+func (e *Enforcer) noteSecrets(files []*dropinFile) {
+	var out []string
+	for _, f := range files {
+		for _, d := range f.directives {
+			for _, a := range d.words {
+				out = append(out, redact.Secrets(a.key, a.value)...)
+				out = append(out, redact.Secrets(a.key, resolveSpecifiers(a.value))...)
+			}
+		}
+	}
+	e.mu.Lock()
+	e.prev, e.secrets = e.secrets, out
+	e.mu.Unlock()
 }
 
 // Check reads the drop-ins and reports one finding.
@@ -108,7 +139,7 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 			changes = append(changes, fe.changes...)
 			continue
 		}
-		if err := write(fe.file.path, fe.data); err != nil {
+		if err := write(fe.file, fe.data); err != nil {
 			failed = append(failed, err.Error())
 			continue
 		}
@@ -141,18 +172,20 @@ func (e *Enforcer) Env() (map[string]string, error) {
 	return env, nil
 }
 
-// write backs the drop-in up once and replaces it atomically; a symlinked
-// drop-in has its target rewritten.
-func write(path string, data []byte) error {
-	target, err := filepath.EvalSymlinks(path)
+// write backs the drop-in up once and replaces it atomically. A drop-in
+// that is a symlink has its target rewritten only when that is a regular
+// file in the same directory (pkg/safefile's rule, the one of ecs.config);
+// the backup is the content read and judged, never the path read again.
+func write(f *dropinFile, data []byte) error {
+	target, err := safefile.WriteTarget(f.path)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", path, err)
+		return err
 	}
-	if _, err := atomicfile.BackupOnce(target, path+BackupSuffix); err != nil {
-		return fmt.Errorf("back up %s: %w", path, err)
+	if _, err := atomicfile.BackupOnce(f.data, f.info, f.path+BackupSuffix); err != nil {
+		return fmt.Errorf("back up %s: %w", f.path, err)
 	}
 	if err := atomicfile.Replace(target, data, atomicfile.Options{}); err != nil {
-		return fmt.Errorf("rewrite %s: %w", path, err)
+		return fmt.Errorf("rewrite %s: %w", f.path, err)
 	}
 	return nil
 }
@@ -183,6 +216,7 @@ func (e *Enforcer) observe() observation {
 		return observation{f: finding.Finding{Item: e.c.Item, Status: finding.Error, Detail: err.Error(),
 			Fix: "fix the drop-in so that systemd can read it (systemd-analyze verify " + e.c.Unit + " shows its complaints), then run ecs-remediator apply"}}
 	}
+	e.noteSecrets(files)
 	eff := evaluate(files)
 	proxies := eff.proxies()
 	if len(proxies) == 0 {
@@ -242,6 +276,13 @@ func (e *Enforcer) observe() observation {
 	}
 	sort.Strings(names)
 	detail := fmt.Sprintf("%s but %s: requests to %s would go to the proxy", proxyDesc, strings.Join(whys, "; "), strings.Join(e.c.Required, ", "))
+	for _, fx := range fixes {
+		if _, err := safefile.WriteTarget(fx.file().path); err != nil {
+			return observation{f: finding.Finding{Item: e.c.Item, Status: finding.Error,
+				Detail: detail + "; cannot repair: " + err.Error(),
+				Fix:    "make " + fx.file().path + " a regular file (or a link to one in " + e.c.Dir + "), or edit its target yourself, then run ecs-remediator apply"}}
+		}
+	}
 	if len(eff.syntax) > 0 {
 		detail += " (also: " + strings.Join(eff.syntax, "; ") + ")"
 	}

@@ -164,23 +164,50 @@ func TestWhichFilesCount(t *testing.T) {
 	if f := one(t, e.Check(context.Background())); f.Status != finding.OK || !strings.Contains(f.Detail, "sets a proxy") {
 		t.Errorf("only regular *.conf files that are not hidden count: %+v", f)
 	}
-	// A symlinked drop-in counts, and apply rewrites its target.
+	// A drop-in symlinked out of the directory counts, but is never
+	// rewritten (the rule of ecs.config): an error naming link and target,
+	// nothing changed.
 	real := filepath.Join(t.TempDir(), "managed-proxy.conf")
 	if err := os.WriteFile(real, []byte(proxy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	os.Symlink(real, filepath.Join(dir, "proxy.conf"))
+	link := filepath.Join(dir, "proxy.conf")
+	os.Symlink(real, link)
+	if f := one(t, e.Check(context.Background())); f.Status != finding.Error ||
+		!strings.Contains(f.Detail, "outside its directory") || !strings.Contains(f.Detail, real) {
+		t.Fatalf("drop-in symlinked out of its directory: %+v", f)
+	}
+	if fs, cs := e.Apply(context.Background(), false, io.Discard); one(t, fs).Status != finding.Error || len(cs) != 0 {
+		t.Fatalf("apply through a link out of the directory: %+v %+v", fs, cs)
+	}
+	if b, _ := os.ReadFile(real); string(b) != proxy {
+		t.Errorf("the target elsewhere was rewritten:\n%s", b)
+	}
+	if _, err := os.Lstat(link + BackupSuffix); err == nil {
+		t.Error("a backup was made for a refused file")
+	}
+	// A link to a regular file in the same directory: its target is
+	// rewritten, the link stays.
+	os.Remove(link)
+	inside := filepath.Join(dir, "managed-proxy.conf.real")
+	if err := os.WriteFile(inside, []byte(proxy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("managed-proxy.conf.real", link)
 	if f := one(t, e.Check(context.Background())); f.Status != finding.Drift {
 		t.Fatalf("symlinked drop-in: %+v", f)
 	}
 	if fs, _ := e.Apply(context.Background(), false, io.Discard); one(t, fs).Status != finding.OK {
 		t.Fatalf("apply: %+v", fs)
 	}
-	if fi, err := os.Lstat(filepath.Join(dir, "proxy.conf")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Error("the symlink was replaced instead of its target")
 	}
-	if b, _ := os.ReadFile(real); !strings.Contains(string(b), `Environment="NO_PROXY=169.254.169.254,169.254.170.2,/var/run/docker.sock"`) {
+	if b, _ := os.ReadFile(inside); !strings.Contains(string(b), `Environment="NO_PROXY=169.254.169.254,169.254.170.2,/var/run/docker.sock"`) {
 		t.Errorf("target not repaired:\n%s", b)
+	}
+	if b, _ := os.ReadFile(link + BackupSuffix); string(b) != proxy {
+		t.Errorf("backup %q, want the original content", b)
 	}
 }
 

@@ -72,7 +72,7 @@ func readAgentJSON(v *view, hostPath string) *agentJSON {
 			return j
 		}
 	}
-	data, exists, err := readFile(j.path)
+	data, _, exists, err := readFile(j.path)
 	if err != nil {
 		j.err = err
 		return j

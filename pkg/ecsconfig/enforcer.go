@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
 )
 
 // Config says which file to enforce and what it must hold.
@@ -42,6 +44,9 @@ type Config struct {
 // reconcile.Enforcer.
 type Enforcer struct {
 	c Config
+
+	mu            sync.Mutex
+	secrets, prev []string // of the files last read, and read before (pkg/redact)
 }
 
 // New returns an Enforcer for c.
@@ -51,9 +56,10 @@ func New(c Config) *Enforcer {
 
 // observation is one read of both files and the judgement of every item.
 type observation struct {
-	data   []byte // main file content as read
-	exists bool   // main file exists
-	target string // the file a write replaces (Path, or its symlink's target)
+	data   []byte      // main file content as read
+	info   os.FileInfo // of the descriptor data was read from (backup mode, owner)
+	exists bool        // main file exists
+	target string      // the file a write replaces (Path, or its symlink's target)
 	items  []item
 }
 
@@ -113,19 +119,22 @@ func (e *Enforcer) failAll(detail, fix string) []item {
 // observe reads both files and judges every item. It never writes.
 func (e *Enforcer) observe() *observation {
 	o := &observation{target: e.c.Path}
-	data, exists, err := readFile(e.c.Path)
+	data, info, exists, err := readFile(e.c.Path)
 	if err != nil {
 		o.items = e.failAll(err.Error(), "fix the file by hand as the detail says, then run ecs-remediator check")
 		return o
 	}
-	o.data, o.exists = data, exists
+	o.data, o.info, o.exists = data, info, exists
+	var bdata []byte
+	defer func() { e.noteSecrets(data, bdata) }()
 	v := &view{mainPath: e.c.Path, basePath: e.c.BasePath}
 	if exists {
 		v.main = Parse(data)
 		v.sys = envfile.Parse(data)
 	}
 	if e.c.BasePath != "" {
-		bdata, bexists, err := readFile(e.c.BasePath)
+		var bexists bool
+		bdata, _, bexists, err = readFile(e.c.BasePath)
 		if err != nil {
 			o.items = e.failAll("base file (read by ecs-init before "+e.c.Path+"): "+err.Error(),
 				"fix the base file by hand as the detail says, or set ecs_config_base: off in the policy if it is not used")
@@ -165,6 +174,30 @@ func (e *Enforcer) observe() *observation {
 		o.target = target
 	}
 	return o
+}
+
+// noteSecrets remembers the secrets of the files just read, and of the
+// policy's values, for Secrets; those of the read before are kept too, so
+// that a repair's old value (read before the write) stays known.
+func (e *Enforcer) noteSecrets(files ...[]byte) {
+	var out []string
+	for _, d := range files {
+		out = append(out, redact.FromEnvFile(d)...)
+	}
+	for k, v := range e.c.Extra {
+		out = append(out, redact.Secrets(k, v)...)
+	}
+	e.mu.Lock()
+	e.prev, e.secrets = e.secrets, out
+	e.mu.Unlock()
+}
+
+// Secrets lists the secret values (credential keys, proxy userinfo) of the
+// files last read, so that no output shows them (reconcile.SecretHolder).
+func (e *Enforcer) Secrets() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append(append([]string(nil), e.secrets...), e.prev...)
 }
 
 // refuse turns every drift into an error: the file cannot be written.
@@ -279,7 +312,7 @@ var errChanged = fmt.Errorf("changed while being repaired")
 // holds what o read.
 func (e *Enforcer) write(o *observation, data []byte) error {
 	unchanged := func() error {
-		now, exists, err := readFile(e.c.Path)
+		now, _, exists, err := readFile(e.c.Path)
 		if err != nil {
 			return err
 		}
@@ -292,7 +325,10 @@ func (e *Enforcer) write(o *observation, data []byte) error {
 		return err
 	}
 	if o.exists && e.c.BackupPath != "" {
-		if _, err := atomicfile.BackupOnce(o.target, e.c.BackupPath); err != nil {
+		// The backup is the content judged above, read from a validated
+		// descriptor: the path is not opened by name again (a FIFO
+		// swapped in meanwhile would hang the copy).
+		if _, err := atomicfile.BackupOnce(o.data, o.info, e.c.BackupPath); err != nil {
 			return fmt.Errorf("back up %s to %s before the first change: %w; fix the policy key backup or make room, nothing was changed", e.c.Path, e.c.BackupPath, err)
 		}
 	}

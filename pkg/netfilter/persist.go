@@ -34,7 +34,7 @@ func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]findi
 	}
 	old, err := readSaved(t.Path)
 	if err != nil {
-		f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "check the permissions of "+t.Path
+		f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "make "+t.Path+" a readable regular file (move away whatever is there; the restore service reads a text file), or set persist.iptables to another path or off"
 		return []finding.Finding{f, e.serviceFinding(*t)}, nil
 	}
 	var sf *savedFile

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // The saved ruleset is a document that belongs to the operator. We do NOT
@@ -310,14 +312,21 @@ func isDockerChain(name string) bool {
 	return strings.HasPrefix(name, "DOCKER-ISOLATION")
 }
 
-// readSaved reads the file; a missing file gives nil, nil.
+// MaxSaved is the largest saved ruleset read: 50 000 rules are about 5 MB.
+const MaxSaved = 64 << 20
+
+// readSaved reads the file (pkg/safefile: only a regular file is opened,
+// never blocking, at most MaxSaved bytes); a missing file gives nil, nil.
 func readSaved(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := safefile.Read(path, safefile.Options{Max: MaxSaved})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read saved ruleset %s: %w", path, err)
+		return nil, fmt.Errorf("saved ruleset: %w", err)
 	}
-	return b, nil
+	if f.Data == nil {
+		f.Data = []byte{}
+	}
+	return f.Data, nil
 }

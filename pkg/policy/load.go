@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/suggest"
 )
 
@@ -37,12 +38,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", loc, e.Msg)
 }
 
+// MaxSize is the largest policy file read (pkg/safefile refuses more, and
+// anything but a regular file, without reading it); a real one is a few KiB.
+const MaxSize = 1 << 20
+
 // Load reads the policy file at path on top of the built-in defaults. When
 // the file does not exist and mustExist is false (the default path was not
 // overridden), the defaults are returned; otherwise a missing file is an
 // error.
 func Load(path string, mustExist bool) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	f, err := safefile.Read(path, safefile.Options{Max: MaxSize})
 	if errors.Is(err, os.ErrNotExist) && !mustExist {
 		p := Default()
 		return p, nil
@@ -51,9 +56,12 @@ func Load(path string, mustExist bool) (*Policy, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &Error{File: path, Msg: "policy file does not exist; create it (see README.md \"Policy file\") or leave out --config to use the built-in defaults"}
 		}
+		if errors.Is(err, safefile.ErrTooLarge) {
+			return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read policy file: %v; a policy file is a few KiB: check it by hand", err)}
+		}
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read policy file: %v", err)}
 	}
-	p, err := Parse(data, path)
+	p, err := Parse(f.Data, path)
 	if err != nil {
 		return nil, err
 	}

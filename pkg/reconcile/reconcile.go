@@ -6,13 +6,16 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
+	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
 )
 
 // Enforcer observes and repairs one area of the host (ecs.config, iptables,
@@ -27,10 +30,53 @@ type Enforcer interface {
 	Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change)
 }
 
+// SecretHolder is an Enforcer that knows which strings of what it last
+// read are secrets (pkg/redact): they are replaced in every finding,
+// change, plan line and log field before anything leaves this package.
+type SecretHolder interface {
+	Secrets() []string
+}
+
 // Reconciler runs enforcers in order.
 type Reconciler struct {
 	Enforcers []Enforcer
 	Log       *zap.Logger
+	// Secrets are secrets known without reading a file (the policy's
+	// extra_settings values of credential keys).
+	Secrets []string
+}
+
+// scrubber knows the static secrets and those of every enforcer that ran.
+func (r *Reconciler) scrubber() *redact.Scrubber {
+	s := &redact.Scrubber{}
+	s.Add(r.Secrets...)
+	for _, e := range r.Enforcers {
+		if h, ok := e.(SecretHolder); ok {
+			s.Add(h.Secrets()...)
+		}
+	}
+	return s
+}
+
+// Scrub replaces the secrets known from the last pass in text, for what
+// is printed beside a Result (doctor's own checks).
+func (r *Reconciler) Scrub(text string) string { return r.scrubber().String(text) }
+
+// scrub replaces secrets in everything res says.
+func scrub(s *redact.Scrubber, res *Result) {
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		f.Detail, f.Fix = s.String(f.Detail), s.String(f.Fix)
+	}
+	for i := range res.Changes {
+		c := &res.Changes[i]
+		if item := strings.TrimPrefix(c.Item, "ecs_config."); item != c.Item && redact.IsSecretKey(item) {
+			// The values of a credential key, whatever their length.
+			c.Old, c.New = redact.Placeholder(c.Old), redact.Placeholder(c.New)
+		}
+		c.Action, c.Target = s.String(c.Action), s.String(c.Target)
+		c.Old, c.New, c.Reason = s.String(c.Old), s.String(c.New), s.String(c.Reason)
+	}
 }
 
 // Result is the outcome of one pass.
@@ -48,6 +94,7 @@ func (r *Reconciler) Check(ctx context.Context) Result {
 	for _, e := range r.Enforcers {
 		res.Findings = append(res.Findings, e.Check(ctx)...)
 	}
+	scrub(r.scrubber(), &res)
 	return res
 }
 
@@ -57,7 +104,9 @@ func (r *Reconciler) Check(ctx context.Context) Result {
 // asked for the pass; "" adds nothing (apply, run by hand).
 type Culprits func(c finding.Change) string
 
-// Apply repairs with every enforcer, in order, and logs one line per change.
+// Apply repairs with every enforcer, in order, and logs one line per
+// change. The plan (dry-run) is written to plan once every enforcer has
+// run, with secrets replaced line by line.
 func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Result {
 	return r.ApplyFor(ctx, dryRun, plan, nil)
 }
@@ -139,18 +188,33 @@ func needsRepair(fs []finding.Finding, hold func(string) bool) bool {
 // ApplyFor is Apply with each change's log line naming its culprit.
 func (r *Reconciler) ApplyFor(ctx context.Context, dryRun bool, plan io.Writer, culprits Culprits) Result {
 	var res Result
+	var buf *bytes.Buffer
+	if plan != nil {
+		buf = &bytes.Buffer{}
+	}
 	for _, e := range r.Enforcers {
-		fs, cs := e.Apply(ctx, dryRun, plan)
+		var w io.Writer = io.Discard
+		if buf != nil {
+			w = buf
+		}
+		fs, cs := e.Apply(ctx, dryRun, w)
 		res.Findings = append(res.Findings, fs...)
 		res.Changes = append(res.Changes, cs...)
-		if !dryRun {
-			for _, c := range cs {
-				culprit := ""
-				if culprits != nil {
-					culprit = culprits(c)
-				}
-				r.logChange(c, culprit)
+	}
+	s := r.scrubber()
+	scrub(s, &res)
+	if !dryRun {
+		for _, c := range res.Changes {
+			culprit := ""
+			if culprits != nil {
+				culprit = culprits(c)
 			}
+			r.logChange(c, culprit)
+		}
+	}
+	if buf != nil && buf.Len() > 0 {
+		if _, err := io.WriteString(plan, s.Lines(buf.String())); err != nil && r.Log != nil {
+			r.Log.Warn("write the plan: " + err.Error())
 		}
 	}
 	return res

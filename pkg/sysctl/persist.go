@@ -9,44 +9,40 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // maxConf is the largest sysctl.d file we read; a real one is tiny.
 const maxConf = 1 << 20
 
-// readConf reads a sysctl.d file without following a final symlink and
-// without ever opening anything but a regular file (a FIFO would hang).
-// exists is false, err nil, when there is no file.
+// readConf reads a sysctl.d file (pkg/safefile: nothing but a regular file
+// is opened, never blocking, at most maxConf bytes); without follow a final
+// symlink is refused. exists is false, err nil, when there is no file.
 func readConf(path string, follow bool) (data string, exists bool, err error) {
-	stat := os.Lstat
+	o := safefile.Options{Max: maxConf, Follow: safefile.FollowNone}
 	if follow {
-		stat = os.Stat
+		o.Follow = safefile.FollowAny
 	}
-	fi, err := stat(path)
+	f, err := safefile.Read(path, o)
+	var se *safefile.Error
 	switch {
+	case err == nil:
+		return string(f.Data), true, nil
 	case errors.Is(err, os.ErrNotExist):
 		return "", false, nil
-	case errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, safefile.ErrParentNoDir):
 		return "", false, fmt.Errorf("%s: a parent of this path is a file, not a directory; remove or rename it, or set persist.sysctl to another path", path)
-	case err != nil:
-		return "", false, fmt.Errorf("stat %s: %w", path, err)
-	case fi.Mode()&os.ModeSymlink != 0:
-		target, _ := os.Readlink(path)
-		return "", true, fmt.Errorf("%s is a symlink to %s (a link to /dev/null masks the file on purpose); ecs-remediator only writes a regular file: remove the link, or set persist.sysctl: off", path, target)
-	case !fi.Mode().IsRegular():
-		return "", true, fmt.Errorf("%s is not a regular file (%s); move it away, or set persist.sysctl to another path", path, fi.Mode().Type())
-	case fi.Size() > maxConf:
-		return "", true, fmt.Errorf("%s is %d bytes, more than the %d a sysctl.d file may have here; check it by hand", path, fi.Size(), maxConf)
+	case errors.As(err, &se) && se.Kind == safefile.ErrSymlink:
+		return "", true, fmt.Errorf("%s is a symlink to %s (a link to /dev/null masks the file on purpose); ecs-remediator only writes a regular file: remove the link, or set persist.sysctl: off", path, se.Target)
+	case errors.As(err, &se) && se.Kind == safefile.ErrNotRegular:
+		return "", true, fmt.Errorf("%s is %s, not a regular file; move it away, or set persist.sysctl to another path", path, safefile.Describe(se.Mode))
+	case errors.Is(err, safefile.ErrTooLarge):
+		return "", true, fmt.Errorf("%v for a sysctl.d file here; check it by hand", err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", true, fmt.Errorf("read %s: %w", path, err)
-	}
-	return string(b), true, nil
+	return "", true, err
 }
 
 // persist is one observation of our sysctl.d file.

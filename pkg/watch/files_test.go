@@ -122,7 +122,7 @@ func TestFilesInPlaceWriteRenameOverDeleteRecreate(t *testing.T) {
 		if err := atomicfile.Replace(cfg, []byte("ECS_CLUSTER=d\n"), atomicfile.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := atomicfile.BackupOnce(cfg, cfg+".ecs-remediator.orig"); err != nil {
+		if _, err := atomicfile.BackupOnce([]byte("ECS_CLUSTER=d\n"), nil, cfg+".ecs-remediator.orig"); err != nil {
 			t.Fatal(err)
 		}
 		seen := sentinel(t, ch, mark)
