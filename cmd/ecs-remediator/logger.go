@@ -17,7 +17,7 @@ func (f *flags) logFormatFlag() *string {
 	for _, n := range logging.Formats {
 		names = append(names, string(n))
 	}
-	return f.String("log-format", "", "console lines: `"+strings.Join(names, "|")+"` (default: the journal under systemd, human on a terminal, text otherwise); an explicit format writes to stderr")
+	return f.String("log-format", "", "`FORMAT` of the log lines: "+strings.Join(names, ", ")+" (default: the journal under systemd, human on a terminal, text otherwise); an explicit format writes to stderr")
 }
 
 // checkLogFormat returns a usage error for a --log-format value that is
