@@ -133,9 +133,23 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 	s.Diagnose, s.DiagnoseInterval = diagnoser(p, units, log, mx)
 	// The legacy poller's baseline comes from the reconciles. Watch and
 	// the hooks all run on the daemon loop's goroutine.
+	// On legacy the xtables lock is watched too; the daemon's own pass
+	// takes it (iptables-legacy-restore), so its events are dropped
+	// during the pass, and when that may have hidden another writer's (the
+	// pass repaired something, or the tables moved while it ran) one more
+	// look is asked for: the quiet pass that follows takes the baseline.
 	var base *watch.Baseline
-	s.BeforeReconcile = func() { base.Before() }
-	s.Reconciled = func(changed bool) { base.After(changed) }
+	var lock *watch.LockWatch
+	s.BeforeReconcile = func() {
+		lock.Pause()
+		base.Before()
+	}
+	s.Reconciled = func(changed bool) {
+		base.After(changed)
+		if lock.Resume() && !base.Quiet() {
+			lock.Poke("the xtables lock was taken during our own pass, which repaired something or saw the tables move: look again")
+		}
+	}
 	s.Watch = func(ctx context.Context, out chan<- watch.Event) error {
 		var errs []error
 		if err := watch.Files(ctx, w.watched, out); err != nil {
@@ -154,6 +168,12 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 			}
 			if poll {
 				base = watch.Poll(ctx, p.PollInterval, deepPollEvery, legacyProbe(p, w.nf), out)
+			}
+			if w.nf.Legacy() {
+				var err error
+				if lock, err = watch.XtablesLock(ctx, watch.XtablesLockPath(), out); err != nil {
+					errs = append(errs, fmt.Errorf("xtables lock events (polling every %s only): %w", p.PollInterval, err))
+				}
 			}
 		}
 		return errors.Join(errs...)
@@ -183,8 +203,9 @@ const sysctlEvery = 500 * time.Millisecond
 
 // deepPollEvery: on legacy every poll compares the tables' shape (sizes and
 // entry counts), every deepPollEvery-th also their rules. A deleted, added
-// or flushed rule is seen within one poll_interval; a rule replaced in place
-// by one of the same size within deepPollEvery intervals (5 s by default).
+// or flushed rule that the xtables lock did not announce (a raw setsockopt
+// writer) is seen within one poll_interval; a rule replaced in place by one
+// of the same size within deepPollEvery intervals (25 s by default).
 // Reading the rules makes the kernel vmalloc a copy of every counter: the
 // shallow polls cost about half as much CPU.
 const deepPollEvery = 5

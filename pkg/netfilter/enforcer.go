@@ -280,3 +280,7 @@ func change(st *ruleState, t tools) finding.Change {
 // backend, whose changes the kernel announces over netlink; the legacy
 // backend sends no events and must be polled.
 func (e *Enforcer) HasEvents() bool { return e.v4.backend == backendNFT }
+
+// Legacy reports whether the rules are on the legacy backend, whose tools
+// take the xtables lock (see watch.XtablesLock).
+func (e *Enforcer) Legacy() bool { return e.v4.backend == backendLegacy }

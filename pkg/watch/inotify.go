@@ -86,6 +86,15 @@ func (n *inotify) run(ctx context.Context) error {
 	}
 }
 
+// drainLocked handles every event already queued, without waiting; mu
+// is held by the caller.
+func (n *inotify) drainLocked() {
+	_ = n.rc.Control(func(fd uintptr) {
+		for n.readOnce(int(fd)) == nil {
+		}
+	})
+}
+
 // readOnce reads one buffer of events and handles them; mu is held.
 func (n *inotify) readOnce(fd int) error {
 	r, err := unix.Read(fd, n.buf)

@@ -61,6 +61,18 @@ func (b *Baseline) After(changed bool) {
 	b.last, b.ok = v, !changed && err == nil && b.preOK && v == b.pre
 }
 
+// Quiet reports whether the last reconcile left a known baseline: it
+// changed nothing and the state did not move while it ran (true without a
+// probe).
+func (b *Baseline) Quiet() bool {
+	if b == nil || b.probe == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ok
+}
+
 // same tells whether a poll's probe matches the baseline; a shallow probe
 // (content "") compares the shape only.
 func (b *Baseline) same(shape, content string, err error) bool {

@@ -42,6 +42,9 @@ const (
 	SourceFile     = "file"
 	SourceNftables = "nftables"
 	SourcePoll     = "poll"
+	// SourceXtablesLock: an iptables-legacy tool opened or closed the
+	// xtables lock (XtablesLock).
+	SourceXtablesLock = "xtables-lock"
 	// SourceResync: a watcher may have missed changes (kernel queue
 	// overflow, a directory re-armed, a watcher stopped on an error); the
 	// whole host should be looked at again.
