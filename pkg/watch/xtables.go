@@ -42,13 +42,13 @@ func XtablesLockPath() string {
 // itself: Pause and Resume around its own pass drop the events that pass
 // causes.
 type LockWatch struct {
-	in        *inotify
-	path      string
-	out       chan<- Event
-	fileWd    int // -1: not watched
-	dirWd     int // -1: not watched
-	paused    bool
-	dropped   bool // an event was dropped while paused
+	in      *inotify
+	path    string
+	out     chan<- Event
+	fileWd  int // -1: not watched
+	dirWd   int // -1: not watched
+	paused  bool
+	dropped bool // an event was dropped while paused
 }
 
 const (
