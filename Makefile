@@ -4,13 +4,20 @@
 SHELL       := /bin/bash
 GO          ?= go
 BIN         := bin/ecs-remediator
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]' || echo 0.1.0)
-COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# The version of the binary and the packages (packaging/version.sh): tag
+# vX.Y.Z gives X.Y.Z-1, N commits after it X.Y.(Z+1)-0.N.gHASH. `make
+# VERSION=X.Y.Z` builds a release by hand.
+VERSION     ?=
+PKG_VR      := $(shell sh packaging/version.sh $(VERSION))
+PKG_VERSION := $(word 1,$(PKG_VR))
+PKG_RELEASE := $(word 2,$(PKG_VR))
+FULL_VERSION := $(PKG_VERSION)-$(PKG_RELEASE)
+COMMIT      ?= $(shell git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X main.version=$(FULL_VERSION) -X main.commit=$(COMMIT)
 GOFILES     := $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 FUZZTIME    ?= 10s
 
-.PHONY: help build run test test-unit lint fuzz bench e2e clean
+.PHONY: help build run test test-unit lint fuzz bench e2e clean version
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +51,9 @@ bench: build ## the daemon's figures as one Markdown table (as root; how long: d
 
 bench-go: ## the package benchmarks (go test -bench; as root: real iptables in namespaces)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
+
+version: ## print the version builds from this checkout get (VERSION-RELEASE)
+	@echo $(FULL_VERSION)
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -1,6 +1,6 @@
 # Packaging and end-to-end targets, included by the Makefile.
 # Uses from the Makefile: GO, BIN (bin/ecs-remediator, built by `build`),
-# VERSION, LDFLAGS.
+# PKG_VERSION, PKG_RELEASE (packaging/version.sh), LDFLAGS.
 #
 #   make rpm          dist/ecs-remediator-V-R.{x86_64,aarch64}.rpm
 #   make deb          dist/ecs-remediator_V-R_{amd64,arm64}.deb
@@ -11,10 +11,6 @@ NFPM_VERSION  := v2.45.0
 NFPM          := bin/nfpm
 NFPM_STAMP    := bin/.nfpm-$(NFPM_VERSION)
 PKG_ARCHES    ?= amd64 arm64
-# packaging/version.sh turns VERSION into an RPM-valid version and release.
-PKG_VR        := $(shell sh packaging/version.sh '$(VERSION)')
-PKG_VERSION   := $(word 1,$(PKG_VR))
-PKG_RELEASE   := $(word 2,$(PKG_VR))
 E2E_TIMEOUT   ?= 20m
 
 .PHONY: rpm deb packages e2e e2e-rootfs nfpm
