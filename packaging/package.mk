@@ -2,8 +2,8 @@
 # Uses from the Makefile: GO, BIN (bin/ecs-remediator, built by `build`),
 # PKG_VERSION, PKG_RELEASE (packaging/version.sh), LDFLAGS.
 #
-#   make rpm          dist/ecs-remediator-V-R.{x86_64,aarch64}.rpm
-#   make deb          dist/ecs-remediator_V-R_{amd64,arm64}.deb
+#   make rpm          dist/ecs-remediator-V-R.{x86_64,aarch64}.rpm (rpmbuild)
+#   make deb          dist/ecs-remediator_V-R_{amd64,arm64}.deb (nfpm)
 #   make e2e-rootfs   build (once) the cached Debian rootfs the e2e suite boots
 #   make e2e          the end-to-end suite: the RPM installed in a booted systemd container
 
@@ -40,8 +40,14 @@ define package
 	done
 endef
 
-rpm: $(NFPM_STAMP) $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## RPMs for x86_64 and aarch64 into dist/
-	$(call package,rpm)
+# RPMs with rpmbuild (packaging/rpm/ecs-remediator.spec): rpm 4.11 on
+# Amazon Linux 2 verifies only the SHA-1 and MD5 digests rpmbuild writes
+# and nfpm does not.
+rpm: $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## RPMs for x86_64 and aarch64 into dist/
+	@mkdir -p dist
+	@set -e; for arch in $(PKG_ARCHES); do \
+	  sh packaging/rpm/build.sh $$arch $(PKG_VERSION) $(PKG_RELEASE) bin/ecs-remediator-linux-$$arch dist; \
+	done
 
 deb: $(NFPM_STAMP) $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## debs for amd64 and arm64 into dist/
 	$(call package,deb)
@@ -51,9 +57,9 @@ packages: rpm deb ## both
 e2e-rootfs: ## build (once) the Debian rootfs e2e boots, cached in ECS_REMEDIATOR_E2E_CACHE (/var/cache/ecs-remediator-e2e)
 	ECS_REMEDIATOR_E2E=1 $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '^TestRootfs$$' ./test/nspawn/
 
-# The suite builds its own RPMs from packaging/nfpm.yaml (the one `make rpm`
-# uses) around the binary built here, plus a second, higher version for the
-# upgrade scenario.
+# The suite builds its own packages with packaging/rpm/build.sh and
+# packaging/nfpm.yaml (what `make rpm` and `make deb` use) around the binary
+# built here, plus a second, higher version for the upgrade scenario.
 e2e: build $(NFPM_STAMP) e2e-rootfs ## end-to-end: install the RPM in a booted systemd container and run the scenarios (root)
 	ECS_REMEDIATOR_E2E=1 ECS_REMEDIATOR_E2E_BINARY=$(CURDIR)/$(BIN) ECS_REMEDIATOR_E2E_NFPM=$(CURDIR)/$(NFPM) \
 	  $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./test/nspawn/ ./test/e2e/...

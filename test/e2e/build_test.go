@@ -56,7 +56,8 @@ func repoRoot() string {
 
 // build makes the artifacts once per test binary: the daemon binary
 // ($ECS_REMEDIATOR_E2E_BINARY, as `make e2e` passes, or go build), the
-// credclient, and two RPMs from packaging/nfpm.yaml with nfpm
+// credclient, two RPMs with packaging/rpm/build.sh (rpmbuild) and a deb from
+// packaging/nfpm.yaml with nfpm
 // ($ECS_REMEDIATOR_E2E_NFPM, bin/nfpm, or nfpm on PATH).
 func build(t *testing.T) artifacts {
 	t.Helper()
@@ -131,11 +132,15 @@ func doBuild(t *testing.T) (artifacts, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", err
 		}
+		// RPMs as `make rpm` builds them (rpmbuild), debs with nfpm.
 		cmd := exec.Command(nfpm, "package", "--config", config, "--packager", packager, "--target", dir+"/")
+		if packager == "rpm" {
+			cmd = exec.Command("sh", "packaging/rpm/build.sh", runtime.GOARCH, version, "1", a.Binary, dir)
+		}
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "ARCH="+runtime.GOARCH, "VERSION="+version, "RELEASE=1", "BINARY="+a.Binary)
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("nfpm package (%s, %s): %v\n%s", packager, version, err, b)
+			return "", fmt.Errorf("%v (%s, %s): %v\n%s", cmd.Args, packager, version, err, b)
 		}
 		m, _ := filepath.Glob(filepath.Join(dir, "*."+packager))
 		if len(m) != 1 {
