@@ -80,6 +80,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "-v", "--version":
 		return runVersion(nil, stdout, stderr)
+	case "__man": // hidden: the packages' man page (man.go)
+		return runMan(args[1:], stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
