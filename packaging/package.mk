@@ -55,7 +55,7 @@ deb: $(NFPM_STAMP) $(foreach a,$(PKG_ARCHES),bin/ecs-remediator-linux-$(a)) ## d
 packages: rpm deb ## both
 
 e2e-rootfs: ## build (once) the Debian rootfs e2e boots, cached in ECS_REMEDIATOR_E2E_CACHE (/var/cache/ecs-remediator-e2e)
-	ECS_REMEDIATOR_E2E=1 $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '^TestRootfs$$' ./test/nspawn/
+	ECS_REMEDIATOR_E2E=1 $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '^Test(Docker)?Rootfs$$' ./test/nspawn/
 
 # The suite builds its own packages with packaging/rpm/build.sh and
 # packaging/nfpm.yaml (what `make rpm` and `make deb` use) around the binary

@@ -32,15 +32,35 @@ type Container struct {
 	console *os.File
 	logDir  string
 	boots   int
+	opts    Options
+	cgroup  string // Docker boots: the run's own cgroup on the host
+}
+
+// Options change how a container boots.
+type Options struct {
+	// Docker boots the container so that Debian's dockerd and runc work
+	// inside (the recipe of TESTING.md, "Real Docker inside
+	// systemd-nspawn"): SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 (this host's
+	// cgroups are hybrid and PID 1 is not systemd: without it the v1
+	// controllers are read-only inside and runc fails),
+	// --system-call-filter='@keyring bpf' (runc joins a session keyring
+	// and attaches BPF_CGROUP_DEVICE programs), and a cgroup of its own
+	// per run (two nspawns started from one cgroup share its payload/),
+	// killed and removed when the container stops. Use a Docker variant
+	// root (NewRootOf(t, Docker)).
+	Docker bool
 }
 
 // Boot boots systemd on root (a copy from NewRoot) with systemd-nspawn in a
 // private network namespace, waits until systemd says running or degraded,
 // and stops it when the test ends.
-func Boot(t testing.TB, root string) *Container {
+func Boot(t testing.TB, root string) *Container { return BootWith(t, root, Options{}) }
+
+// BootWith is Boot with options.
+func BootWith(t testing.TB, root string, o Options) *Container {
 	t.Helper()
 	Require(t)
-	c := &Container{Root: root}
+	c := &Container{Root: root, opts: o}
 	t.Cleanup(func() {
 		if t.Failed() && c.running() {
 			t.Logf("journal of the container (last 150 lines):\n%s", c.Journal("-n", "150"))
@@ -65,8 +85,21 @@ func (c *Container) boot(t testing.TB) {
 	// --register=no --keep-unit: there is no systemd on the host to register
 	// with. --private-network: its own network namespace with only lo, so
 	// every rule and sysctl stays inside.
-	cmd := exec.Command("systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", c.Root,
-		"--boot", "--private-network", "--machine=e2e")
+	args := []string{"-q", "--register=no", "--keep-unit", "-D", c.Root, "--boot", "--private-network", "--machine=e2e"}
+	cmd := exec.Command("systemd-nspawn", args...)
+	if c.opts.Docker {
+		cg, err := newRunCgroup()
+		if err != nil {
+			t.Fatalf("a cgroup for the Docker container: %v", err)
+		}
+		c.cgroup = cg
+		args = append(args, "--system-call-filter=@keyring bpf")
+		// The shell moves itself into the run's cgroup, then becomes
+		// systemd-nspawn (same PID).
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$1" && shift && exec "$@"`, "sh",
+			filepath.Join(cg, "cgroup.procs"), "systemd-nspawn"}, args...)...)
+		cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
+	}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
@@ -276,4 +309,10 @@ func (c *Container) Stop(t testing.TB) {
 	}
 	c.console.Close()
 	c.PID = 0
+	if c.cgroup != "" {
+		if err := removeRunCgroup(c.cgroup); err != nil {
+			t.Logf("remove the run cgroup %s: %v", c.cgroup, err)
+		}
+		c.cgroup = ""
+	}
 }

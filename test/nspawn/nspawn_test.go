@@ -28,6 +28,23 @@ func TestRootfs(t *testing.T) {
 	}
 }
 
+// TestDockerRootfs builds (or reuses) the cached Docker variant and checks
+// that it holds Docker and busybox, with Docker's units disabled.
+// `make e2e-rootfs` runs it too, so CI builds it once before the suite.
+func TestDockerRootfs(t *testing.T) {
+	root := RootfsOf(t, Docker)
+	for _, f := range []string{"usr/sbin/dockerd", "usr/bin/docker", "usr/sbin/runc", "usr/bin/containerd", "bin/busybox", "usr/sbin/ip"} {
+		if _, err := os.Lstat(filepath.Join(root, f)); err != nil {
+			t.Errorf("rootfs %s lacks %s: %v (delete the cache directory to rebuild it)", root, f, err)
+		}
+	}
+	for _, f := range []string{"etc/systemd/system/multi-user.target.wants/docker.service", "etc/systemd/system/sockets.target.wants/docker.socket"} {
+		if _, err := os.Lstat(filepath.Join(root, f)); err == nil {
+			t.Errorf("rootfs %s has %s: Docker must not start at boot", root, f)
+		}
+	}
+}
+
 // TestBoot boots a container and checks the helper's promises: commands run
 // inside (its own PID 1, its own network namespace), files written land
 // inside and survive a reboot, and the host's network namespace is not

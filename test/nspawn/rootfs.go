@@ -34,23 +34,59 @@ func CacheDir() string {
 	return "/var/cache/ecs-remediator-e2e"
 }
 
-// cacheKey changes whenever what goes into the rootfs changes, so a stale
-// cache is never reused.
-func cacheKey() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s %s %s v2", Suite, runtime.GOARCH, strings.Join(Packages, ","))
-	return Suite + "-" + runtime.GOARCH + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+// Variant is one kind of cached root file system: the packages on top of
+// debootstrap's minbase, and what to do to the tree once it is built.
+type Variant struct {
+	Name     string // "" for the base variant (its cache key predates variants)
+	Packages []string
+	// Setup runs once on the freshly built tree, after the common prepare.
+	Setup func(root string) error
 }
 
-// Rootfs returns the cached pristine root file system, building it with
-// debootstrap (about 2 minutes) when it is not there yet. Callers never
+// Base is the rootfs of the RPM scenarios: Packages.
+var Base = Variant{Packages: Packages}
+
+// Docker adds Debian's docker.io (dockerd, containerd, runc; iptables
+// chains of its own) and busybox-static (its httpd serves the peers of the
+// Docker scenario).
+// The Docker units are disabled, so a boot does not start Docker before the
+// test sets the host up. Boot it with Options{Docker: true}.
+var Docker = Variant{
+	Name:     "docker",
+	Packages: append(append([]string{}, Packages...), "docker.io", "busybox-static"),
+	Setup: func(root string) error {
+		out, err := exec.Command("chroot", root, "systemctl", "disable", "docker.service", "docker.socket", "containerd.service").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("chroot %s systemctl disable docker: %v\n%s", root, err, out)
+		}
+		return nil
+	},
+}
+
+// cacheKey changes whenever what goes into the rootfs changes, so a stale
+// cache is never reused.
+func (v Variant) cacheKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s %s v2", Suite, runtime.GOARCH, strings.Join(v.Packages, ","))
+	name := Suite + "-" + runtime.GOARCH + "-"
+	if v.Name != "" {
+		name += v.Name + "-"
+	}
+	return name + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Rootfs returns the cached pristine base root file system, building it
+// with debootstrap (about 2 minutes) when it is not there yet. Callers never
 // boot it: NewRoot gives each boot a fresh copy. Concurrent test
 // processes wait for one another on a lock file.
-func Rootfs(t testing.TB) string {
+func Rootfs(t testing.TB) string { return RootfsOf(t, Base) }
+
+// RootfsOf is Rootfs for a variant.
+func RootfsOf(t testing.TB, v Variant) string {
 	t.Helper()
 	Require(t)
 	cache := CacheDir()
-	dir := filepath.Join(cache, cacheKey())
+	dir := filepath.Join(cache, v.cacheKey())
 	if complete(dir) {
 		return dir
 	}
@@ -76,7 +112,7 @@ func Rootfs(t testing.TB) string {
 	}
 	mirror := Mirror()
 	t.Logf("building the %s rootfs with debootstrap from %s into %s (about 2 minutes, once)", Suite, mirror, dir)
-	args := []string{"--variant=minbase", "--include=" + strings.Join(Packages, ","), Suite, tmp, mirror}
+	args := []string{"--variant=minbase", "--include=" + strings.Join(v.Packages, ","), Suite, tmp, mirror}
 	cmd := exec.Command("debootstrap", args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -85,7 +121,12 @@ func Rootfs(t testing.TB) string {
 	if err := prepare(tmp); err != nil {
 		t.Fatalf("prepare the rootfs %s: %v", tmp, err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".ecs-remediator-e2e-complete"), []byte(cacheKey()+"\n"), 0o644); err != nil {
+	if v.Setup != nil {
+		if err := v.Setup(tmp); err != nil {
+			t.Fatalf("set up the %s rootfs %s: %v", v.Name, tmp, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".ecs-remediator-e2e-complete"), []byte(v.cacheKey()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -152,9 +193,12 @@ func Mirror() string {
 
 // NewRoot gives one test its own copy of the cached rootfs, removed when the
 // test ends. cp -a of the tree takes about a second.
-func NewRoot(t testing.TB) string {
+func NewRoot(t testing.TB) string { return NewRootOf(t, Base) }
+
+// NewRootOf is NewRoot for a variant.
+func NewRootOf(t testing.TB, v Variant) string {
 	t.Helper()
-	src := Rootfs(t)
+	src := RootfsOf(t, v)
 	base := os.Getenv("ECS_REMEDIATOR_E2E_WORKDIR")
 	if base == "" {
 		base = filepath.Join(CacheDir(), "boots")

@@ -10,6 +10,11 @@
 //	                          AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, i.e.
 //	                          http://169.254.170.2$URI, exactly as a task's
 //	                          SDK does, and prints the access key id
+//	                          (within CREDCLIENT_TIMEOUT, default 20s)
+//	credclient get URL        GET URL (no proxy, 3s), print the body; exit 1
+//	                          without a 2xx answer (a reachability probe for
+//	                          images without curl; busybox's wget crashes
+//	                          on this kernel)
 //
 // It is for tests only; it never calls AWS.
 package main
@@ -18,6 +23,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -29,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: credclient serve [ADDR] | credclient fetch")
+		fmt.Fprintln(os.Stderr, "usage: credclient serve [ADDR] | credclient fetch | credclient get URL")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -42,6 +48,15 @@ func main() {
 	case "fetch":
 		if err := fetch(); err != nil {
 			fmt.Fprintln(os.Stderr, "credclient fetch:", err)
+			os.Exit(1)
+		}
+	case "get":
+		if len(os.Args) != 3 {
+			fmt.Fprintln(os.Stderr, "usage: credclient get URL")
+			os.Exit(2)
+		}
+		if err := get(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "credclient get:", err)
 			os.Exit(1)
 		}
 	default:
@@ -84,7 +99,11 @@ func fetch() error {
 	if os.Getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") == "" {
 		return fmt.Errorf("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not set")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	timeout, err := time.ParseDuration(envOr("CREDCLIENT_TIMEOUT", "20s"))
+	if err != nil {
+		return fmt.Errorf("CREDCLIENT_TIMEOUT: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"))
 	if err != nil {
@@ -95,6 +114,24 @@ func fetch() error {
 		return err
 	}
 	fmt.Printf("source=%s access_key_id=%s\n", creds.Source, creds.AccessKeyID)
+	return nil
+}
+
+func get(url string) error {
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	os.Stdout.Write(body)
 	return nil
 }
 
