@@ -125,7 +125,7 @@ func TestCheckCompliant(t *testing.T) {
 	}
 }
 
-// The traps of FACTS.md, end to end through the binary.
+// The traps of docs/ecs-config.md, end to end through the binary.
 func TestCheckDrift(t *testing.T) {
 	for _, tc := range []struct{ name, file, item string }{
 		{"quoted true", "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n", "ecs_config.ECS_ENABLE_TASK_IAM_ROLE"},

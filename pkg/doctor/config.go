@@ -105,7 +105,7 @@ func (c Config) withDefaults() Config {
 
 // newHTTPClient builds the client of every network check. It ignores
 // HTTP_PROXY/HTTPS_PROXY on purpose: doctor asks whether the local paths
-// work, and a proxy in between would answer for them (FACTS.md: without
+// work, and a proxy in between would answer for them (docs/proxy.md: without
 // NO_PROXY, credential requests go to the proxy and fail — `check` reports
 // that). Keep-alives are off so each check opens its own connection and a
 // dead peer cannot hand a stale one to the next check.

@@ -3,7 +3,7 @@
 // answers through 169.254.170.2, whether the instance metadata service
 // (IMDS) hands out instance-role credentials, and whether task processes
 // lost AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. It walks the troubleshooting
-// tree of FACTS.md; the ecs.config, sysctl and iptables checks belong to
+// tree of docs/doctor.md; the ecs.config, sysctl and iptables checks belong to
 // `check` and are not repeated here.
 //
 // It only reads: HTTP GETs (and the IMDSv2 token PUT), /proc and /sys,

@@ -14,7 +14,7 @@ import (
 
 // credentialsEnvVar is what the ECS agent puts in a task container's
 // environment. Only the container's PID 1 is guaranteed to have it
-// (FACTS.md): children started by a wrapper, supervisord or another init
+// (docs/doctor.md, "The troubleshooting tree"): children started by a wrapper, supervisord or another init
 // that clears the environment lose it, and their SDK falls back to the
 // instance role.
 const credentialsEnvVar = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"

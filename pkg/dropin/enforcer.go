@@ -1,9 +1,13 @@
-// Package dropin owns NO_PROXY in the ECS agent unit's drop-ins
-// (/etc/systemd/system/ecs.service.d/*.conf). When those drop-ins give the
-// unit an HTTP(S) proxy, requests to the credentials endpoint
-// (169.254.170.2), IMDS (169.254.169.254) and the Docker socket must
-// bypass it, or tasks get "Access Denied" and the agent cannot reach
-// Docker.
+// Package dropin owns NO_PROXY in a unit's drop-ins: the ecs unit's
+// (/etc/systemd/system/ecs.service.d/*.conf, item agent.proxy_dropin), and,
+// through Config, docker.service's for pkg/dockerproxy. A drop-in's
+// Environment= reaches the unit's own process only: for the ecs unit that
+// is ecs-init (its agent download from S3 and its IMDS region lookup), never
+// the agent, whose environment ecs-init builds from ecs.config alone; and
+// ecs.config's EnvironmentFile= overrides a drop-in's Environment= of the
+// same name there (docs/proxy.md). When the drop-ins give the unit an
+// HTTP(S) proxy, its NO_PROXY must exempt the required entries so those
+// requests do not go to the proxy.
 //
 // It reads the drop-ins as systemd does (lexical order, later assignments
 // win, an empty Environment= resets, quoting and escapes of
@@ -275,7 +279,7 @@ func (e *Enforcer) observe() observation {
 		}
 	}
 	sort.Strings(names)
-	detail := fmt.Sprintf("%s but %s: requests to %s would go to the proxy", proxyDesc, strings.Join(whys, "; "), strings.Join(e.c.Required, ", "))
+	detail := fmt.Sprintf("%s but %s: %s's own requests to %s would go to the proxy", proxyDesc, strings.Join(whys, "; "), e.c.Unit, strings.Join(e.c.Required, ", "))
 	for _, fx := range fixes {
 		if _, err := safefile.WriteTarget(fx.file().path); err != nil {
 			return observation{f: finding.Finding{Item: e.c.Item, Status: finding.Error,

@@ -46,7 +46,7 @@ func status(fs []finding.Finding, item string) finding.Finding {
 
 const both = "ECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"
 
-// Every trap of FACTS.md, judged as ecs-init and the agent do.
+// Every trap of docs/ecs-config.md, judged as ecs-init and the agent do.
 func TestCheckTraps(t *testing.T) {
 	role := ItemPrefix + KeyTaskIAMRole
 	host := ItemPrefix + KeyTaskIAMRoleNetworkHost

@@ -2,14 +2,19 @@
 // the effective values exactly as ecs-init hands them to the ECS agent, and
 // the minimal, atomic repair of the lines that decide a wrong value. It never
 // writes the base file (/var/lib/ecs/ecs.config) and touches no other file
-// than the one it enforces, its backup and its temp files.
+// than the one it enforces, its backup and its temp files; it reads the
+// agent's JSON configuration file (/etc/ecs/ecs.config.json) to say what
+// decides a flag the environment does not set, and never writes it.
 //
-// How ecs-init reads the file (FACTS.md, read from its source): for each
-// line, TrimSpace, then SplitN(line, "=", 2); lines without "=" are skipped;
-// there is no comment handling ("#ECS_X=1" sets a variable named "#ECS_X");
-// quotes are kept literally; spaces around "=" stay in the key and value;
-// "export X=1" sets a variable named "export X"; the last duplicate wins.
-// The agent then judges booleans with TrimSpace + strconv.ParseBool.
+// How ecs-init reads the file (docs/ecs-config.md, read from its source): for
+// each line, TrimSpace, then SplitN(line, "=", 2); lines without "=" are
+// skipped; there is no comment handling ("#ECS_X=1" sets a variable named
+// "#ECS_X"); quotes are kept literally; spaces around "=" stay in the key and
+// value; "export X=1" sets a variable named "export X"; the last duplicate
+// wins. The agent then judges booleans with TrimSpace + strconv.ParseBool.
+// systemd reads the same file for ecs-init's own process (pkg/envfile): a
+// repair keeps what that reader had too (a near-miss NO_PROXY's entries),
+// and a file systemd refuses (invalid UTF-8) is a warning.
 //
 // Symlinks: reading follows them. Writing through a symlink is allowed only
 // when its final target is a regular file in the same directory as the link

@@ -26,7 +26,7 @@ func TestRoundTripGolden(t *testing.T) {
 	}
 }
 
-// ecs-init's reading of each line (FACTS.md).
+// ecs-init's reading of each line (docs/ecs-config.md).
 func TestKV(t *testing.T) {
 	for _, tc := range []struct {
 		line, key, value string

@@ -11,7 +11,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
-// ecsInitStart and ecsInitStop are ecs-init's exact commands (FACTS.md),
+// ecsInitStart and ecsInitStop are ecs-init's exact commands (docs/ecs-init.md),
 // unchecked -A/-I on start, one -D each on stop.
 func ecsInitStart(b nstest.Backend) string {
 	i := b.Iptables

@@ -63,7 +63,7 @@ func TestSavedFileCreatedLoads(t *testing.T) {
 	})
 }
 
-// TestSavedFileForeignAndDuplicate starts from the FACTS.md trap: a saved
+// TestSavedFileForeignAndDuplicate starts from the persistence trap of docs/ecs-init.md: a saved
 // ruleset with a duplicate of ours next to the operator's own rules.
 func TestSavedFileForeignAndDuplicate(t *testing.T) {
 	forBackends(t, func(t *testing.T, b nstest.Backend) {
