@@ -143,3 +143,18 @@ func TestServeOnListenAddress(t *testing.T) {
 		t.Errorf("Serve after cancel: %v", err)
 	}
 }
+
+// localhost is 127.0.0.1 literally: /etc/hosts never widens the listener.
+func TestListenAddrTakesLocalhostLiterally(t *testing.T) {
+	for in, want := range map[string]string{
+		"localhost:9723": "127.0.0.1:9723",
+		"LOCALHOST:1":    "127.0.0.1:1",
+		"127.0.0.1:9723": "127.0.0.1:9723",
+		"[::1]:9723":     "[::1]:9723",
+		"0.0.0.0:9723":   "0.0.0.0:9723",
+	} {
+		if got := ListenAddr(in); got != want {
+			t.Errorf("ListenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
