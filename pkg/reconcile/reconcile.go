@@ -164,13 +164,14 @@ func (r *Reconciler) Repair(ctx context.Context, o Options) Result {
 		}
 		res.Findings = append(res.Findings, fs...)
 		res.Changes = append(res.Changes, cs...)
-		for _, c := range cs {
-			culprit := ""
-			if o.Culprits != nil {
-				culprit = o.Culprits(c)
-			}
-			r.logChange(c, culprit)
+	}
+	scrub(r.scrubber(), &res)
+	for _, c := range res.Changes {
+		culprit := ""
+		if o.Culprits != nil {
+			culprit = o.Culprits(c)
 		}
+		r.logChange(c, culprit)
 	}
 	return res
 }
