@@ -63,12 +63,16 @@ func TestBridgePathInNamespace(t *testing.T) {
 		// the machine's load: either way nothing may be left.
 		{name: "cancelled midway", rules: []string{cisInput}, cancelAfter: 150 * time.Millisecond, anyStatus: true,
 			detailHas: []string{"docker0"}},
+		{name: "native nftables input chain drops (AL2023 style)",
+			extra: `nft 'add table inet filter; add chain inet filter input { type filter hook input priority 0; policy drop; }; add rule inet filter input iif lo accept; add rule inet filter input ct state established,related accept'`,
+			want: Fail, detailHas: []string{"no answer to the SYN within", "nftables input chain"}},
+		{name: "bridge answers no ARP", extra: "ip link set docker0 arp off", want: Fail, detailHas: []string{"172.17.0.1 did not answer ARP"}},
 		{name: "bridge down", extra: "ip link set docker0 down", want: Fail, detailHas: []string{"docker0 is down"}},
 	}
 	for _, b := range nstest.Backends {
 		for _, tc := range cases {
 			t.Run(b.Name+"/"+tc.name, func(t *testing.T) {
-				nstest.Require(t, b.Iptables, "ip")
+				nstest.Require(t, b.Iptables, "ip", "nft")
 				nstest.Run(t, func() {
 					rl := tc.routeLocal
 					if rl == "" {
