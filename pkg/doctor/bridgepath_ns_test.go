@@ -65,7 +65,7 @@ func TestBridgePathInNamespace(t *testing.T) {
 			detailHas: []string{"docker0"}},
 		{name: "native nftables input chain drops (AL2023 style)",
 			extra: `nft 'add table inet filter; add chain inet filter input { type filter hook input priority 0; policy drop; }; add rule inet filter input iif lo accept; add rule inet filter input ct state established,related accept'`,
-			want: Fail, detailHas: []string{"no answer to the SYN within", "nftables input chain"}},
+			want:  Fail, detailHas: []string{"no answer to the SYN within", "nftables input chain"}},
 		{name: "bridge answers no ARP", extra: "ip link set docker0 arp off", want: Fail, detailHas: []string{"172.17.0.1 did not answer ARP"}},
 		{name: "bridge down", extra: "ip link set docker0 down", want: Fail, detailHas: []string{"docker0 is down"}},
 	}
