@@ -263,7 +263,7 @@ func TestCrossCheckBridgePath(t *testing.T) {
 			{Item: doctor.ItemCredentialsBridgePath, Status: st, Detail: "probe said so", Fix: map[bool]string{true: "do x"}[st == doctor.Fail]}}
 	}
 	static := func(st finding.Status) []finding.Finding {
-		return []finding.Finding{{Item: "network.credentials_nat", Status: finding.OK}, {Item: itemCredentialsInput, Status: st, Detail: "filter INPUT policy DROP"}}
+		return []finding.Finding{{Item: "network.credentials_dnat", Status: finding.OK}, {Item: itemCredentialsInput, Status: st, Detail: "filter INPUT policy DROP"}}
 	}
 	cases := []struct {
 		name      string
@@ -279,7 +279,7 @@ func TestCrossCheckBridgePath(t *testing.T) {
 		{"check drift, probe ok", static(finding.Drift), doctor.OK, doctor.Warn, "check says the path is blocked (network.credentials_input: filter INPUT policy DROP) but the probe got through: probe said so", false},
 		{"probe skipped", static(finding.Drift), doctor.Skip, doctor.Skip, "", true},
 		{"undecidable statically", static(finding.Warn), doctor.Fail, doctor.Fail, "", true},
-		{"no static item", []finding.Finding{{Item: "network.credentials_nat", Status: finding.OK}}, doctor.Fail, doctor.Fail, "", true},
+		{"no static item", []finding.Finding{{Item: "network.credentials_dnat", Status: finding.OK}}, doctor.Fail, doctor.Fail, "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -339,7 +339,7 @@ func (p *bridgeProbe) explainDial(ctx context.Context, url, where string, err er
 			stage = fmt.Sprintf("the SYN from %s got no answer: it is dropped on the way (a filter on the input path, e.g. an INPUT policy DROP as on CIS-hardened hosts, or an nftables input chain), or no DNAT rule sends 169.254.170.2:80 from %s to %s", p.bridge, p.bridge, p.agentAddr())
 		}
 		return fmt.Sprintf("GET %s %s: no answer to the SYN within %s: %s", url, where, p.connect.Round(time.Millisecond), stage),
-			"run `ecs-remediator check` (network.credentials_nat, network.credentials_input, sysctl.route_localnet name what blocks), then `ecs-remediator apply`"
+			"run `ecs-remediator check` (network.credentials_dnat, network.credentials_input, sysctl.route_localnet name what blocks), then `ecs-remediator apply`"
 	}
 	return fmt.Sprintf("GET %s %s: %v", url, where, err), "run `ecs-remediator check` for the NAT rules, route_localnet and the input filters"
 }
