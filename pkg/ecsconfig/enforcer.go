@@ -220,7 +220,20 @@ func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
 func (e *Enforcer) edit(o *observation) ([]byte, []finding.Change) {
 	f := Parse(o.data)
 	var changes []finding.Change
+	// Lines are removed last: a rewrite names its line by its number in the
+	// file as read, and appended lines go after every line read.
+	items := make([]item, 0, len(o.items))
 	for _, it := range o.items {
+		if !it.remove {
+			items = append(items, it)
+		}
+	}
+	for _, it := range o.items {
+		if it.remove {
+			items = append(items, it)
+		}
+	}
+	for _, it := range items {
 		if it.key == "" {
 			continue
 		}

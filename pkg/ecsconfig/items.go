@@ -270,9 +270,10 @@ func (v *view) noProxyItem() item {
 	need := strings.Join(noproxy.Required, ",")
 	fix := fmt.Sprintf("ecs-remediator apply, or make the NO_PROXY line in %s hold %s (unquoted, keep your own entries) and run systemctl restart ecs", v.mainPath, need)
 
-	// ecs-init's own process: the line systemd takes NO_PROXY from.
+	// ecs-init's own process: the line systemd takes NO_PROXY from (or
+	// would, once a byte that makes it skip the file is fixed).
 	sysVal, sysLine := "", 0
-	if sv, ok := v.sys.Lookup(KeyNoProxy); ok {
+	if sv, ok := v.sys.LookupAnyway(KeyNoProxy); ok {
 		sysVal, sysLine = sv.Value, sv.Line
 	}
 	s, found := v.lookup(KeyNoProxy)

@@ -30,6 +30,10 @@ func TestOnlyQuotesProxyIsBroken(t *testing.T) {
 		// line becomes the empty value, "no proxy" for every reader.
 		{"over a base proxy", both + "HTTP_PROXY=\"\"\n", "HTTP_PROXY=http://p:3128\n", "ecs_config.HTTP_PROXY", both + "HTTP_PROXY=\n", "rewrote line 3"},
 		{"in the base file", both, "HTTP_PROXY=\"\"\n", "ecs_config.HTTP_PROXY", both + "HTTP_PROXY=\n", "appended line 3"},
+		// A removal and a rewrite by line number in one pass: the rewrite
+		// must hit its own line (found by the real-systemd e2e test).
+		{"removal before a near-miss NO_PROXY", "ECS_ENABLE_TASK_IAM_ROLE=true\nHTTPS_PROXY=\"\"\nHTTP_PROXY=http://p:3128\nNO_PROXY = a,b\n", "", "ecs_config.HTTPS_PROXY",
+			"ECS_ENABLE_TASK_IAM_ROLE=true\nHTTP_PROXY=http://p:3128\nNO_PROXY=a,b,169.254.169.254,169.254.170.2,/var/run/docker.sock\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n", "removed line 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := setup(t, tc.main, tc.base)
@@ -39,7 +43,7 @@ func TestOnlyQuotesProxyIsBroken(t *testing.T) {
 			if f.Status != finding.Drift || !strings.Contains(f.Detail, "broken proxy") || f.Fix == "" {
 				t.Fatalf("%s: %+v", tc.item, f)
 			}
-			if np := status(fs, ItemPrefix+KeyNoProxy); np.Status != finding.OK || strings.Contains(np.Detail, "no proxy configured") {
+			if np := status(fs, ItemPrefix+KeyNoProxy); strings.Contains(np.Detail, "no proxy configured") {
 				t.Errorf("NO_PROXY must not call this \"no proxy configured\": %+v", np)
 			}
 			fs, cs := e.Apply(context.Background(), false, io.Discard)
@@ -144,6 +148,9 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 		{"later near miss overrides for systemd", both + "HTTP_PROXY=http://p:3128\nNO_PROXY=c\nNO_PROXY = a,b\n"},
 		{"quoted", both + "HTTP_PROXY=http://p:3128\nNO_PROXY=\"a,b\"\n"},
 		{"lower-case no_proxy and a near miss", both + "https_proxy=p:1\nno_proxy=c\nNO_PROXY = a,b\n"},
+		// systemd skips this file (the Latin-1 byte) today; once the byte
+		// is fixed it reads the rewritten line, which must still hold a, b.
+		{"file systemd skips", "ECS_CLUSTER=caf\xe9\n" + both + "HTTP_PROXY=http://p:3128\nNO_PROXY = a,b\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := setup(t, tc.main, "")
@@ -151,7 +158,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 			for _, e := range noproxy.Split(strings.Trim(AgentEnv([]byte(tc.main))["NO_PROXY"], `"`)) {
 				before[e] = true
 			}
-			sysBefore, _ := envfile.Parse([]byte(tc.main)).Lookup("NO_PROXY")
+			sysBefore, _ := envfile.Parse([]byte(tc.main)).LookupAnyway("NO_PROXY")
 			for _, e := range noproxy.Split(sysBefore.Value) {
 				before[e] = true
 			}
@@ -161,7 +168,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 			}
 			got, _ := os.ReadFile(c.Path)
 			agent := noproxy.Split(AgentEnv(got)["NO_PROXY"])
-			sv, ok := envfile.Parse(got).Lookup("NO_PROXY")
+			sv, ok := envfile.Parse(got).LookupAnyway("NO_PROXY")
 			if !ok {
 				t.Fatalf("systemd sees no NO_PROXY in %q", got)
 			}

@@ -25,7 +25,9 @@ type Var struct {
 // (ecs.service: EnvironmentFile=-/etc/ecs/ecs.config). docs/ecs-config.md
 // ("systemd's EnvironmentFile parse") says where each rule comes from.
 type View struct {
-	// Vars are the valid assignments; the last one of a name wins.
+	// Vars are the valid assignments; the last one of a name wins. When
+	// the file is skipped, they are what systemd would read once the bad
+	// bytes are fixed (the assignments holding them left out).
 	Vars map[string]Var
 	// Skipped is non-nil when systemd refuses the whole file: the "-" prefix
 	// of EnvironmentFile= then makes ecs-init start without any of it.
@@ -45,6 +47,17 @@ func (e *SkipError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // or does not set it).
 func (v *View) Lookup(key string) (Var, bool) {
 	if v == nil || v.Skipped != nil {
+		return Var{}, false
+	}
+	sv, ok := v.Vars[key]
+	return sv, ok
+}
+
+// LookupAnyway is Lookup as if the file were not skipped: what systemd would
+// give the process once the assignment with the bad bytes is fixed. A
+// repair that rewrites a line keeps what this reader would read from it.
+func (v *View) LookupAnyway(key string) (Var, bool) {
+	if v == nil {
 		return Var{}, false
 	}
 	sv, ok := v.Vars[key]
@@ -89,7 +102,7 @@ func Parse(data []byte) *View {
 	keyStart := 0
 	lastKeyWS, lastValueWS := -1, -1
 	haveValue := false
-	push := func() bool {
+	push := func() {
 		if lastKeyWS >= 0 {
 			key = key[:lastKeyWS]
 		}
@@ -97,19 +110,22 @@ func Parse(data []byte) *View {
 			value = value[:lastValueWS]
 		}
 		line := 1 + bytes.Count(data[:keyStart], []byte("\n"))
+		var skip *SkipError
 		if !utf8.Valid(key) {
-			v.Skipped = &SkipError{Line: line, Key: string(key), Msg: "invalid UTF-8 in the name"}
-			return false
+			skip = &SkipError{Line: line, Key: string(key), Msg: "invalid UTF-8 in the name"}
+		} else if !utf8.Valid(value) {
+			skip = &SkipError{Line: line, Key: string(key), Msg: "invalid UTF-8 in the value of " + strconv.Quote(string(key))}
 		}
-		if !utf8.Valid(value) {
-			v.Skipped = &SkipError{Line: line, Key: string(key), Msg: "invalid UTF-8 in the value of " + strconv.Quote(string(key))}
-			return false
-		}
-		if ValidName(string(key)) {
+		if skip != nil {
+			// systemd stops here and refuses the file; the rest is read
+			// on only for LookupAnyway.
+			if v.Skipped == nil {
+				v.Skipped = skip
+			}
+		} else if ValidName(string(key)) {
 			v.Vars[string(key)] = Var{Value: string(value), Line: line}
 		}
 		key, value, haveValue = key[:0], value[:0], false
-		return true
 	}
 	isWS := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 	isNL := func(c byte) bool { return c == '\n' || c == '\r' }
@@ -149,9 +165,7 @@ func Parse(data []byte) *View {
 		case preValue:
 			switch {
 			case isNL(c):
-				if !push() {
-					return v
-				}
+				push()
 				state = preKey
 			case c == '\'':
 				state = singleQuote
@@ -166,9 +180,7 @@ func Parse(data []byte) *View {
 		case inValue:
 			switch {
 			case isNL(c):
-				if !push() {
-					return v
-				}
+				push()
 				state = preKey
 			case c == '\\':
 				state = valueEscape

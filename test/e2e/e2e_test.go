@@ -41,6 +41,7 @@ func TestE2E(t *testing.T) {
 	t.Run("legacy_backend_inside_the_sandbox", func(t *testing.T) { legacy(t, h) })
 	t.Run("7_watchdog_restarts_a_hung_daemon", func(t *testing.T) { watchdog(t, h) })
 	t.Run("security_exposure", func(t *testing.T) { security(t, h) })
+	t.Run("ecs_config_as_systemd_reads_it", func(t *testing.T) { environmentFileAsSystemd(t, h) })
 	t.Run("6_upgrade_keeps_policy_then_erase_leaves_config", func(t *testing.T) { upgradeErase(t, h, a) })
 }
 
