@@ -172,6 +172,11 @@ func (e *Enforcer) observe() *observation {
 			return o
 		}
 		o.target = target
+		// Never write a file the reader would refuse next time (it would
+		// refuse its own repair forever).
+		if data, _ := e.edit(o); len(data) > MaxSize {
+			o.refuse(fmt.Errorf("the repaired %s would be %d bytes, more than the %d bytes allowed for ecs.config, so ecs-remediator would refuse to read it back; shorten the file by hand (a real ecs.config is a few hundred bytes)", e.c.Path, len(data), MaxSize))
+		}
 	}
 	return o
 }
