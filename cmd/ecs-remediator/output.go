@@ -106,8 +106,9 @@ func writeTable(w io.Writer, fs []finding.Finding) {
 	fmt.Fprintf(w, "\n%s: %s\n", verdict, strings.Join(parts, ", "))
 }
 
-// cell is the text of one table cell: one line. Every cell goes through it.
-func cell(s string) string { return oneLine(s) }
+// cell is the text of one table cell: one line, control characters
+// escaped (escape.go). Every cell goes through it.
+func cell(s string) string { return escapeTerminal(oneLine(s)) }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
