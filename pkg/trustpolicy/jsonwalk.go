@@ -133,3 +133,55 @@ func (d *doc) strList(v jval, what string) ([]string, error) {
 	}
 	return nil, d.errorf(v.off, "%s must be a string or a list of strings, not %s", what, v.kind())
 }
+
+// checkDuplicates fails on a key that appears twice in one object,
+// anywhere in the document, naming both lines: which copy a reader honours
+// differs between parsers (Go's and Python's take the last, others the
+// first or reject the document), so what this linter judged might not be
+// what IAM or the next tool reads. d.data must be valid JSON.
+func (d *doc) checkDuplicates() error {
+	type frame struct {
+		obj     bool
+		wantKey bool
+		keys    map[string]int // key -> offset of its first copy
+	}
+	dec := json.NewDecoder(bytes.NewReader(d.data))
+	var st []*frame
+	for {
+		off := skipSpace(d.data, int(dec.InputOffset()), ",:")
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // end of the document (syntax errors are reported elsewhere)
+		}
+		var top *frame
+		if len(st) > 0 {
+			top = st[len(st)-1]
+		}
+		if top != nil && top.obj && top.wantKey {
+			if tok == json.Delim('}') {
+				st = st[:len(st)-1]
+				continue
+			}
+			key, _ := tok.(string)
+			if first, dup := top.keys[key]; dup {
+				l1, _ := lineCol(d.data, first)
+				l2, _ := lineCol(d.data, off)
+				return d.errorf(off, "duplicate key %q in one object: line %d and line %d; JSON readers differ in which copy they honour, so keep exactly one", key, l1, l2)
+			}
+			top.keys[key] = off
+			top.wantKey = false
+			continue
+		}
+		if top != nil && top.obj {
+			top.wantKey = true // after this value, the next key
+		}
+		switch tok {
+		case json.Delim('{'):
+			st = append(st, &frame{obj: true, wantKey: true, keys: map[string]int{}})
+		case json.Delim('['):
+			st = append(st, &frame{})
+		case json.Delim(']'):
+			st = st[:len(st)-1]
+		}
+	}
+}

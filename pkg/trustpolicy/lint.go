@@ -266,10 +266,18 @@ func wildcardResult(t target, f findings) Result {
 	r.Status = finding.Warn
 	r.Detail = fmt.Sprintf(`%s lets any principal ("*") %s: anyone who can reach STS may assume the role`, names(f.wildcardAllows), assumeRole)
 	var conds []string
+	var public []statement
 	for _, s := range f.wildcardAllows {
 		conds = append(conds, s.conditions...)
+		if len(s.conditions) == 0 {
+			public = append(public, s)
+		}
 	}
-	if len(conds) > 0 {
+	if len(public) > 0 {
+		// A public trust policy: a fail whatever the role is for.
+		r.Status = finding.Fail
+		r.Detail = fmt.Sprintf(`%s lets any principal ("*") %s without a Condition: the trust policy is public, anyone with AWS credentials in any account may assume the role`, names(public), assumeRole)
+	} else if len(conds) > 0 {
 		r.Detail += " unless its Condition stops them (" + strings.Join(uniq(conds), ", ") + ")"
 	}
 	r.Fix = "name the principal instead of \"*\": " + statementJSON(t)

@@ -98,13 +98,25 @@ func TestLint(t *testing.T) {
 		{"web-identity-only.json", Task, "", map[string]expectation{
 			ItemAssumeRole: {fail, []string{"allowed only sts:AssumeRoleWithWebIdentity"}},
 		}, nil},
+		// "*" without a Condition is a public trust policy: a fail
+		// whatever --for says.
 		{"wildcard-principal.json", Task, "", map[string]expectation{
 			ItemAssumeRole:        {ok, []string{`only through Principal "*"`}},
-			ItemWildcardPrincipal: {warn, []string{"any principal", "ecs-tasks.amazonaws.com"}},
+			ItemWildcardPrincipal: {fail, []string{"any principal", "without a Condition", "public", "ecs-tasks.amazonaws.com"}},
+		}, nil},
+		{"wildcard-principal.json", Instance, "", map[string]expectation{
+			ItemWildcardPrincipal: {fail, []string{"public"}},
 		}, nil},
 		{"wildcard-principal.json", CrossAccount, srcRole, map[string]expectation{
-			ItemWildcardPrincipal: {warn, nil},
+			ItemWildcardPrincipal: {fail, nil},
 			ItemAccountPrincipal:  {skip, nil},
+		}, nil},
+		{"wildcard-aws-principal.json", Task, "", map[string]expectation{
+			ItemWildcardPrincipal: {fail, []string{"public"}},
+		}, nil},
+		// With a Condition it is still risky, not public.
+		{"wildcard-conditional.json", Task, "", map[string]expectation{
+			ItemWildcardPrincipal: {warn, []string{"unless its Condition stops them", "aws:PrincipalOrgID"}},
 		}, nil},
 		{"not-action.json", Task, "", map[string]expectation{
 			ItemAssumeRole: {fail, []string{"NotPrincipal/NotAction are not counted"}},

@@ -93,6 +93,9 @@ func (d *doc) parseDocument() (*policy, error) {
 	if err := d.syntaxCheck(); err != nil {
 		return nil, err
 	}
+	if err := d.checkDuplicates(); err != nil {
+		return nil, err
+	}
 	top := jval{raw: bytes.TrimSpace(d.data), off: skipSpace(d.data, 0, "")}
 	if top.kind() != "an object" {
 		return nil, d.errorf(top.off, "a policy document is a JSON object, not %s", top.kind())
