@@ -160,7 +160,7 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		watch.Sysctls(ctx, w.sysctls, sysctlEvery, out)
 		if w.nf != nil {
 			poll := !w.nf.HasEvents()
-			if !poll {
+			if w.nf.UsesNFT() {
 				if err := watch.Nftables(ctx, out); err != nil {
 					errs = append(errs, fmt.Errorf("nf_tables events (polling every %s instead): %w", p.PollInterval, err))
 					poll = true

@@ -81,6 +81,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			BlockIntrospection: p.Network.BlockIntrospection,
 			BlockIMDS:          p.Network.BlockInstanceRoleForBridge,
 			ProcRoot:           filepath.Dir(p.Network.ProcSys),
+			ProcSys:            p.Network.ProcSys,
 			SystemdDir:         p.Persist.SystemdDir,
 		}
 		if policy.Resolve(p.Persist.Iptables) != "" {

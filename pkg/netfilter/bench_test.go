@@ -59,6 +59,7 @@ func BenchmarkReconcile(b *testing.B) {
 							nstest.Sh(b, be.Restore+" < "+file)
 							c := nsConfig(b, be, true)
 							c.ProcRoot = b.TempDir()
+							c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 							e := newNS(b, c)
 							if fs, _ := e.Apply(ctx(b), false, nil); !compliant(fs) {
 								b.Fatalf("not compliant after the first apply: %+v", fs)

@@ -89,7 +89,7 @@ func probe(r runner, iptables string) (v4 tools, v6 *tools, err error) {
 			return tools{}, nil, fmt.Errorf("%s needs %s next to it, which is missing: %w", iptables, b, err)
 		}
 	}
-	six := tools{backend: backend,
+	six := tools{
 		cmd:     deriveTool(iptables, "ip6tables", ""),
 		save:    deriveTool(iptables, "ip6tables", "-save"),
 		restore: deriveTool(iptables, "ip6tables", "-restore")}
@@ -97,6 +97,16 @@ func probe(r runner, iptables string) (v4 tools, v6 *tools, err error) {
 		if _, err := exec.LookPath(b); err != nil {
 			return v4, nil, nil
 		}
+	}
+	// ip6tables is its own alternative (Debian's update-alternatives
+	// switches iptables and ip6tables separately): read and write IPv6
+	// with the backend its binary runs, which may differ from IPv4's.
+	out, err = r.run(ctx, nil, six.cmd, "-V")
+	if err != nil {
+		return tools{}, nil, fmt.Errorf("run %s -V: %w", six.cmd, err)
+	}
+	if six.backend, err = parseVersion(string(out)); err != nil {
+		return tools{}, nil, fmt.Errorf("%s -V: %w", six.cmd, err)
 	}
 	return v4, &six, nil
 }

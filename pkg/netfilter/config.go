@@ -32,9 +32,12 @@ type Config struct {
 	// BlockIMDS enforces the DOCKER-USER DROP of bridge containers' IMDS
 	// traffic.
 	BlockIMDS bool
-	// ProcRoot is the proc mount ("/proc"): net/if_inet6 and
-	// net/ip_tables_names are read below it.
+	// ProcRoot is the proc mount ("/proc"): net/ip_tables_names is read
+	// below it.
 	ProcRoot string
+	// ProcSys is the sysctl tree ("/proc/sys", network.proc_sys): IPv6
+	// rules are made when net/ipv6 exists below it, as ecs-init does.
+	ProcSys string
 	// SysClassNet lists interfaces: docker0 is looked for there; ""
 	// asks the kernel (netlink).
 	SysClassNet string
@@ -147,10 +150,17 @@ func (c *Config) docker0() bool {
 	return err == nil
 }
 
-// ipv6 reports whether the host has IPv6 addresses: if_inet6 non-empty.
+// ipv6 reports whether ecs-init makes IPv6 rules on this host:
+// <proc_sys>/net/ipv6 exists (ecs-init/exec/iptables/iptables.go,
+// checkIpv6KernelConfigExist; the caller also needs ip6tables found).
+// Whether the host has IPv6 addresses does not matter.
 func (c *Config) ipv6() bool {
-	b, err := os.ReadFile(filepath.Join(c.ProcRoot, "net", "if_inet6"))
-	return err == nil && strings.TrimSpace(string(b)) != ""
+	ps := c.ProcSys
+	if ps == "" {
+		ps = "/proc/sys"
+	}
+	_, err := os.Stat(filepath.Join(ps, "net", "ipv6"))
+	return err == nil
 }
 
 // legacyInUse reports whether legacy iptables tables exist: reading them

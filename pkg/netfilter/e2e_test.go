@@ -181,6 +181,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 			pid := startContainer(t, false)
 			c := nsConfig(t, b, false)
 			c.ProcRoot = t.TempDir()
+			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 			e := newNS(t, c)
 
 			works := func(when string) {
@@ -254,6 +255,7 @@ func TestLocalhostGuardClosesLoopback(t *testing.T) {
 			open("without the guard (the hole route_localnet opens)", true)
 			c := nsConfig(t, b, false)
 			c.ProcRoot = t.TempDir()
+			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 			e := newNS(t, c)
 			fs, _ := e.Apply(ctx(t), false, nil)
 			requireCompliant(t, fs)

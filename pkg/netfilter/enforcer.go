@@ -276,11 +276,22 @@ func change(st *ruleState, t tools) finding.Change {
 	return c
 }
 
-// HasEvents reports whether the configured iptables is the nf_tables
+// HasEvents reports whether every family's binary is the nf_tables
 // backend, whose changes the kernel announces over netlink; the legacy
 // backend sends no events and must be polled.
-func (e *Enforcer) HasEvents() bool { return e.v4.backend == backendNFT }
+func (e *Enforcer) HasEvents() bool {
+	return e.v4.backend == backendNFT && (e.v6 == nil || e.v6.backend == backendNFT)
+}
 
-// Legacy reports whether the rules are on the legacy backend, whose tools
-// take the xtables lock (see watch.XtablesLock).
-func (e *Enforcer) Legacy() bool { return e.v4.backend == backendLegacy }
+// UsesNFT reports whether either family's binary is the nf_tables
+// backend: its changes come as netlink events (IPv4 and IPv6 alternatives
+// may point at different backends).
+func (e *Enforcer) UsesNFT() bool {
+	return e.v4.backend == backendNFT || (e.v6 != nil && e.v6.backend == backendNFT)
+}
+
+// Legacy reports whether either family's rules are on the legacy backend,
+// whose tools take the xtables lock (see watch.XtablesLock).
+func (e *Enforcer) Legacy() bool {
+	return e.v4.backend == backendLegacy || (e.v6 != nil && e.v6.backend == backendLegacy)
+}

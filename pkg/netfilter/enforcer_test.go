@@ -46,6 +46,7 @@ func TestReadErrorIsReported(t *testing.T) {
 	c := testConfig()
 	c.Iptables = "iptables-legacy"
 	c.ProcRoot = t.TempDir()
+	c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 	e, err := newWithRunner(c, failingRunner{})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestApplyFreshNamespace(t *testing.T) {
 			e := newNS(t, c)
 			ws := c.wants(true, e.v6 != nil && c.ipv6())
 			if e.v6 == nil || !c.ipv6() {
-				t.Fatalf("IPv6 not detected in the namespace (ip6tables %v, if_inet6 %v)", e.v6, c.ipv6())
+				t.Fatalf("IPv6 not detected in the namespace (ip6tables %v, net/ipv6 %v)", e.v6, c.ipv6())
 			}
 			before := saveAll(t, b.Save, "iptables", false)
 			fs := e.Check(ctx(t))
@@ -144,6 +144,7 @@ func TestEcsInitCycle(t *testing.T) {
 		nstest.Run(t, func() {
 			c := nsConfig(t, b, true)
 			c.ProcRoot = t.TempDir() // no IPv6 here: ecs-init's v4 commands only
+			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 			e := newNS(t, c)
 			ws := c.wants(true, false)
 			nstest.Sh(t, "echo '*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT' | "+b.Restore+" --noflush")
@@ -208,6 +209,7 @@ func TestApplyRetriesAfterConcurrentChange(t *testing.T) {
 		nstest.Run(t, func() {
 			c := nsConfig(t, b, true)
 			c.ProcRoot = t.TempDir()
+			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 			rr := &racingRunner{runner: execRunner{}, before: ecsInitStop(b)}
 			e, err := newWithRunner(c, rr)
 			if err != nil {
@@ -232,7 +234,7 @@ func TestApplyRetriesAfterConcurrentChange(t *testing.T) {
 func TestIMDSBlock(t *testing.T) {
 	forBackends(t, func(t *testing.T, b nstest.Backend) {
 		nstest.Run(t, func() {
-			c := Config{Iptables: b.Iptables, BlockIMDS: true, ProcRoot: t.TempDir()}
+			c := Config{Iptables: b.Iptables, BlockIMDS: true, ProcRoot: t.TempDir(), ProcSys: t.TempDir()}
 			e := newNS(t, c)
 			fs, cs := e.Apply(ctx(t), false, nil)
 			f := findingOf(fs, ItemIMDSBlock)

@@ -67,7 +67,7 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 		}
 		nstest.Sh(t, script.String())
 		c := Config{Iptables: b.Iptables, AgentPort: 51679, IntrospectionPort: 51678, Credentials: true,
-			LocalhostGuard: true, BlockIntrospection: true, BlockIMDS: true, ProcRoot: t.TempDir()}
+			LocalhostGuard: true, BlockIntrospection: true, BlockIMDS: true, ProcRoot: t.TempDir(), ProcSys: t.TempDir()}
 		e := newNS(t, c)
 		if !e.netlink {
 			t.Fatal("the nf_tables enforcer does not read over netlink")
@@ -179,6 +179,7 @@ func TestNetlinkRepairState(t *testing.T) {
 	nstest.Run(t, func() {
 		c := nsConfig(t, b, true)
 		c.ProcRoot = t.TempDir()
+		c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
 		e := newNS(t, c)
 		ws := c.wants(true, false)
 		nstest.Sh(t, b.Iptables+" -A INPUT -p tcp --dport 22 -j ACCEPT; "+b.Iptables+" -t nat -A PREROUTING -d 10.0.0.1 -j RETURN")
@@ -268,7 +269,7 @@ func TestLegacyReadMatchesIptables(t *testing.T) {
 		}
 		nstest.Sh(t, script.String())
 		c := Config{Iptables: b.Iptables, AgentPort: 51679, IntrospectionPort: 51678, Credentials: true,
-			LocalhostGuard: true, BlockIntrospection: true, BlockIMDS: true, ProcRoot: t.TempDir()}
+			LocalhostGuard: true, BlockIntrospection: true, BlockIMDS: true, ProcRoot: t.TempDir(), ProcSys: t.TempDir()}
 		e := newNS(t, c)
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
