@@ -144,7 +144,7 @@ func TestEcsInitCycle(t *testing.T) {
 		nstest.Run(t, func() {
 			c := nsConfig(t, b, true)
 			c.ProcRoot = t.TempDir() // no IPv6 here: ecs-init's v4 commands only
-			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
+			c.ProcSys = c.ProcRoot   // no net/ipv6 there: IPv4 only
 			e := newNS(t, c)
 			ws := c.wants(true, false)
 			nstest.Sh(t, "echo '*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT' | "+b.Restore+" --noflush")

@@ -16,7 +16,7 @@ import (
 func persistNSConfig(t *testing.T, b nstest.Backend, path string) Config {
 	c := nsConfig(t, b, true)
 	c.ProcRoot = t.TempDir() // IPv4 only: the saved file is rules.v4
-	c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
+	c.ProcSys = c.ProcRoot   // no net/ipv6 there: IPv4 only
 	c.BlockIMDS = true
 	c.Persist = &Target{Path: path, Service: "iptables.service", Chosen: "test"}
 	c.SystemdDir = t.TempDir()
