@@ -166,6 +166,7 @@ ecs_config_base: "off"
 resync_interval: 300s
 network:
   iptables: %s
+  docker_socket: %s
 persist:
   iptables: %s
   sysctl: %s
@@ -173,7 +174,7 @@ persist:
 agent:
   restart: never
   proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
+`, h.ecsConfig, b.Iptables, fakeDockerSocket(t, "docker0"), filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
 				filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
 			os.WriteFile(h.policy, []byte(pol), 0o644)
 

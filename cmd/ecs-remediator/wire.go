@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/dockerapi"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dockerproxy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
@@ -78,7 +79,9 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			IntrospectionPort:  p.Network.IntrospectionPort,
 			Credentials:        true,
 			LocalhostGuard:     p.Network.LocalhostGuard,
-			BlockIntrospection: p.Network.BlockIntrospection,
+			BlockIntrospection: p.Network.BlockIntrospection != policy.False,
+			IntrospectionAuto:  p.Network.BlockIntrospection == policy.AutoBool,
+			EcsInit:            ecsInitSwitches(p.ECSConfig),
 			BlockIMDS:          p.Network.BlockInstanceRoleForBridge,
 			ProcRoot:           filepath.Dir(p.Network.ProcSys),
 			ProcSys:            p.Network.ProcSys,
@@ -98,6 +101,9 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 					w.watched = append(w.watched, t.Path)
 				}
 			}
+		}
+		if sock := policy.Resolve(p.Network.DockerSocket); sock != "" {
+			nc.DefaultBridge = (&dockerapi.Bridge{Socket: sock}).Name
 		}
 		nf, err := netfilter.New(nc)
 		if err != nil {

@@ -29,6 +29,20 @@ type Config struct {
 	// BlockIntrospection enforces the introspection-port rules (IPv4, and
 	// IPv6 when the host has it).
 	BlockIntrospection bool
+	// IntrospectionAuto makes BlockIntrospection follow ecs-init: no
+	// introspection rule when ecs-init adds none
+	// (ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS true for its process;
+	// network.block_introspection: auto).
+	IntrospectionAuto bool
+	// EcsInit reads ecs-init's switches as its process sees them; called
+	// once per pass (nil: none is set).
+	EcsInit func() EcsInitSwitches
+	// DefaultBridge names Docker's default bridge, the interface of
+	// ecs-init's introspection ACCEPT; called once per pass. ok false:
+	// Docker answered and has none (no ACCEPT); err: Docker did not answer,
+	// then docker0 is used when that interface exists. nil: docker0 when
+	// it exists.
+	DefaultBridge func() (name string, ok bool, err error)
 	// BlockIMDS enforces the DOCKER-USER DROP of bridge containers' IMDS
 	// traffic.
 	BlockIMDS bool
@@ -49,6 +63,12 @@ type Config struct {
 	PersistErr error
 	// SystemdDir is where enabled units are linked (/etc/systemd/system).
 	SystemdDir string
+
+	// Set by resolvePass for one pass.
+	sw           EcsInitSwitches
+	bridge       string // the introspection ACCEPT's interface
+	bridgeNeeded bool   // the ACCEPT must exist
+	bridgeWhy    string // why it need not ("" when it must)
 }
 
 // Enforcer keeps the credential NAT rules, the localhost guard, the

@@ -52,7 +52,11 @@ type want struct {
 	before string
 	// newChain: the chain is a user chain that is created when missing.
 	newChain bool
-	what     string // for details: what the rule does
+	// satisfies: when this (known, not required) rule is present, the
+	// rules with these keys are not added (ecs-init's older spelling of
+	// the same protection).
+	satisfies []string
+	what      string // for details: what the rule does
 }
 
 func (w *want) spell() string { return quoteArgs(w.args) }
@@ -66,8 +70,14 @@ func (w *want) family() string {
 }
 
 // wants builds the rules the configuration asks for. docker0 tells whether
-// a docker0 bridge exists; ip6 whether the IPv6 rules apply.
+// the introspection ACCEPT must exist (for Docker's default bridge,
+// c.bridge, docker0 when unset); ip6 whether the IPv6 rules apply.
 func (c Config) wants(docker0, ip6 bool) []want {
+	bridge := c.bridge
+	if bridge == "" {
+		bridge = "docker0"
+	}
+	block := c.introspectionEnforced()
 	var ws []want
 	add := func(w want) int {
 		k, _, err := ruleKey(quoteArgs(w.args), w.v6)
@@ -94,11 +104,11 @@ func (c Config) wants(docker0, ip6 bool) []want {
 		if v6 && !ip6 {
 			break
 		}
-		if c.BlockIntrospection {
+		if block {
 			acc := add(want{item: ItemIntrospectionBlock, v6: v6, table: "filter", chain: "INPUT", place: top, order: 0,
 				required: docker0, needle: intro,
-				args: strings.Fields("-p tcp --dport " + intro + " -i docker0 -j ACCEPT"),
-				what: "bridge-mode containers reach the agent's introspection port " + intro + " through docker0"})
+				args: strings.Fields("-p tcp --dport " + intro + " -i " + bridge + " -j ACCEPT"),
+				what: "bridge-mode containers reach the agent's introspection port " + intro + " through " + bridge})
 			drop := add(want{item: ItemIntrospectionBlock, v6: v6, table: "filter", chain: "INPUT", place: top, order: 1,
 				required: true, needle: intro,
 				args: strings.Fields("-p tcp --dport " + intro + " ! -i lo -j DROP"),
@@ -119,4 +129,57 @@ func (c Config) wants(docker0, ip6 bool) []want {
 			what: "bridge-mode containers cannot use the instance role through IMDS (" + imdsAddr + ")"})
 	}
 	return ws
+}
+
+// validIfName reports whether s can be an interface name in a rule (the
+// value comes from ecs.config).
+func validIfName(s string) bool {
+	if len(s) == 0 || len(s) > 15 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '/' || r == '!' || r > '~' || r == '"' || r == '\'' {
+			return false
+		}
+	}
+	return true
+}
+
+// withOlder adds to ws the known spellings of older ecs-init versions
+// that stand for one of ours: where one is present, ours is not added
+// next to it. ecs-init before 1.97 closed the introspection port with one
+// IPv4 rule on one interface (ECS_OFFHOST_INTROSPECTION_INTERFACE_NAME,
+// default eth0) and no ACCEPT (docs/ecs-init.md, "Versions").
+func (c Config) withOlder(ws []want) []want {
+	var acc, drop string
+	for _, w := range ws {
+		if w.item == ItemIntrospectionBlock && !w.v6 {
+			if w.required && w.order == 1 {
+				drop = w.key
+			} else if w.order == 0 {
+				acc = w.key
+			}
+		}
+	}
+	if drop == "" {
+		return ws
+	}
+	ifc := c.sw.OffhostInterface
+	if ifc == "" {
+		ifc = "eth0"
+	}
+	if !validIfName(ifc) {
+		return ws
+	}
+	intro := strconv.Itoa(c.IntrospectionPort)
+	w := want{item: ItemIntrospectionBlock, table: "filter", chain: "INPUT", place: top, order: 1,
+		needle: intro, satisfies: []string{acc, drop},
+		args: strings.Fields("-p tcp -i " + ifc + " --dport " + intro + " -j DROP"),
+		what: "ecs-init before 1.97 closes the introspection port " + intro + " on " + ifc}
+	k, _, err := ruleKey(quoteArgs(w.args), false)
+	if err != nil {
+		return ws
+	}
+	w.key = k
+	return append(ws, w)
 }

@@ -4,8 +4,10 @@
 //   - nat PREROUTING  -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:<agent>
 //   - nat OUTPUT      -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports <agent>
 //   - filter INPUT    the localhost guard (--dst 127.0.0.0/8 ! --src 127.0.0.0/8 ... -j DROP)
-//   - filter INPUT    the introspection-port DROP and its docker0 ACCEPT (IPv4, and IPv6
-//     with ip6tables when the host has IPv6 addresses)
+//   - filter INPUT    the introspection-port DROP and its ACCEPT for Docker's default
+//     bridge (IPv4, and IPv6 with ip6tables when <proc_sys>/net/ipv6 exists, as
+//     ecs-init does; none when ecs-init adds none and the policy says auto; ecs-init's
+//     pre-1.97 single DROP counts as the pair)
 //   - filter DOCKER-USER  the optional DROP of bridge containers' IMDS traffic
 //   - the saved ruleset file (/etc/sysconfig/iptables, /etc/iptables/rules.v4)
 //

@@ -40,7 +40,8 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 	if w == nil {
 		w = io.Discard
 	}
-	all := e.c.wants(e.c.docker0(), e.v6 != nil && e.c.ipv6())
+	e.c.resolvePass()
+	all := e.c.withOlder(e.c.wants(e.c.bridgeNeeded, e.v6 != nil && e.c.ipv6()))
 	var v4, v6 []want
 	for _, x := range all {
 		if x.v6 {
@@ -146,6 +147,16 @@ func unheld(ws []want, hold func(string) bool) []want {
 
 // itemFinding aggregates the states of one item's rules over the families.
 func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Finding, bool) {
+	f, ok := e.itemFindingOf(item, fams)
+	if ok && item == ItemLocalhostGuard && e.c.LocalhostGuard && e.c.sw.SkipLocalhostFilter && f.Status != finding.Error {
+		f.Detail += "; ECS_SKIP_LOCALHOST_TRAFFIC_FILTER=true (" + e.c.sw.SkipWhere + ") tells ecs-init not to add this rule: " +
+			"ecs-remediator keeps it, because with route_localnet=1 every service bound to 127.0.0.1 is reachable from the network without it " +
+			"(network.localhost_guard: false drops it, with a warning)"
+	}
+	return f, ok
+}
+
+func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Finding, bool) {
 	f := finding.Finding{Item: item, Status: finding.OK}
 	switch {
 	case item == ItemLocalhostGuard && !e.c.LocalhostGuard:
@@ -153,8 +164,13 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 		f.Detail = "localhost guard not enforced by policy: while net.ipv4.conf.all.route_localnet=1, every service bound to 127.0.0.1 is reachable from the network"
 		f.Fix = "enable network.localhost_guard in the policy (ecs-init adds the same rule unless ECS_SKIP_LOCALHOST_TRAFFIC_FILTER=true)"
 		return f, true
-	case item == ItemIntrospectionBlock && !e.c.BlockIntrospection:
-		f.Detail = "not enforced by policy (network.block_introspection is off)"
+	case item == ItemIntrospectionBlock && !e.c.introspectionEnforced():
+		f.Detail = "not enforced by policy (network.block_introspection is false)"
+		if e.c.BlockIntrospection {
+			f.Detail = "not enforced: ecs-init adds no introspection rules on this host (ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true in " +
+				e.c.sw.AllowWhere + ") and network.block_introspection is auto, which follows it; set it to true to close port " +
+				strconv.Itoa(e.c.IntrospectionPort) + " to the network anyway"
+		}
 		return f, true
 	}
 	var details, fixes, warns, notNeeded []string
@@ -181,7 +197,9 @@ func (e *Enforcer) itemFinding(item string, fams []familyResult) (finding.Findin
 			if !st.w.required && st.copies == 0 {
 				// Said only on an ok row: on a drift row it is noise
 				// between the reader and what is wrong.
-				notNeeded = append(notNeeded, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" (no docker0 interface)")
+				if len(st.w.satisfies) == 0 { // ecs-init's older rule: say nothing while absent
+					notNeeded = append(notNeeded, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" ("+e.c.bridgeWhy+")")
+				}
 				continue
 			}
 			details = append(details, st.describe())

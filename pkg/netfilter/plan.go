@@ -23,6 +23,7 @@ type ruleState struct {
 	mustPrecede string // that rule, when misordered
 	chainGone   bool   // its (user) chain does not exist
 	shadowedBy  string // a foreign rule above it that may decide first
+	satisfiedBy string // absent, and not needed: this equivalent is there
 	action      string // what the plan does about it ("" nothing)
 	pos         int    // where it will be (for inserts)
 }
@@ -127,6 +128,16 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 		}
 	}
 	for _, i := range idx {
+		if states[i].copies == 0 {
+			continue
+		}
+		for _, k := range ws[i].satisfies {
+			if t, ok := byKey[k]; ok && states[t].copies == 0 {
+				states[t].satisfiedBy = ws[i].spell()
+			}
+		}
+	}
+	for _, i := range idx {
 		b, ok := byKey[ws[i].before]
 		if ok && states[i].copies > 0 && states[b].copies > 0 && first[i] > first[b] {
 			states[i].misordered = true
@@ -157,7 +168,7 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 		}
 	}
 	for _, i := range idx {
-		if states[i].copies > 0 || !ws[i].required {
+		if states[i].copies > 0 || !ws[i].required || states[i].satisfiedBy != "" {
 			continue
 		}
 		at := len(final)
@@ -353,6 +364,8 @@ func (s *ruleState) describe() string {
 	w := s.w
 	loc := w.family() + " -t " + w.table + " " + w.chain
 	switch {
+	case s.copies == 0 && s.satisfiedBy != "":
+		return "not added: ecs-init's older rule " + loc + " " + s.satisfiedBy + " is there (ecs-init before 1.97)"
 	case s.copies == 0 && s.chainGone:
 		return fmt.Sprintf("chain %s missing (%s)", w.chain, loc)
 	case s.copies == 0:
@@ -367,5 +380,5 @@ func (s *ruleState) describe() string {
 
 // drift reports whether the rule needs a repair.
 func (s *ruleState) drift() bool {
-	return (s.copies == 0 && s.w.required) || s.copies > 1 || s.misordered
+	return (s.copies == 0 && s.w.required && s.satisfiedBy == "") || s.copies > 1 || s.misordered
 }

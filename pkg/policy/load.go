@@ -129,7 +129,10 @@ func join(prefix, k string) string {
 	return prefix + "." + k
 }
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	boolAutoType = reflect.TypeOf(BoolAuto(""))
+)
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) error {
 	if n.Kind == yaml.AliasNode {
@@ -157,6 +160,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) error {
 		return d.errf(n, key, "has no value; give one or remove the key to use the default")
 	}
 	switch {
+	case v.Type() == boolAutoType:
+		switch {
+		case n.Tag == "!!bool":
+			v.SetString(strings.ToLower(n.Value))
+		case n.Tag == "!!str" && n.Value == string(AutoBool):
+			v.SetString(n.Value)
+		default:
+			return d.errf(n, key, "expected true, false or auto, got %q", n.Value)
+		}
 	case v.Type() == durationType:
 		dur, err := time.ParseDuration(n.Value)
 		if err != nil || dur <= 0 {

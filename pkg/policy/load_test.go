@@ -53,7 +53,7 @@ resync_interval: 10s
 	if got := p.ExtraSettings["ECS_AWSVPC_BLOCK_IMDS"]; got != "true" {
 		t.Errorf("extra_settings bool should be the text true, got %q", got)
 	}
-	if p.Network.AgentPort != 51680 || p.Network.LocalhostGuard || !p.Network.BlockIntrospection {
+	if p.Network.AgentPort != 51680 || p.Network.LocalhostGuard || p.Network.BlockIntrospection != AutoBool {
 		t.Errorf("network section: %+v", p.Network)
 	}
 	if p.Network.Iptables != d.Network.Iptables {

@@ -46,6 +46,16 @@ const (
 	autoList          = "auto | ignore"
 )
 
+// BoolAuto is true, false or auto.
+type BoolAuto string
+
+const (
+	True  BoolAuto = "true"
+	False BoolAuto = "false"
+	// AutoBool follows what ecs-init does on the host.
+	AutoBool BoolAuto = "auto"
+)
+
 // RestartMode says when the ECS agent is restarted.
 type RestartMode string
 
@@ -131,8 +141,13 @@ type Network struct {
 	// LocalhostGuard installs the DROP rule that keeps 127.0.0.0/8 closed to
 	// the network while route_localnet is 1. Turning it off is warned about.
 	LocalhostGuard bool `yaml:"localhost_guard"`
-	// BlockIntrospection blocks off-host access to the introspection port.
-	BlockIntrospection bool `yaml:"block_introspection"`
+	// BlockIntrospection blocks off-host access to the introspection port:
+	// true, false, or auto (the default: as ecs-init does, so not when
+	// ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true for ecs-init).
+	BlockIntrospection BoolAuto `yaml:"block_introspection"`
+	// DockerSocket is Docker's API socket: the name of Docker's default
+	// bridge is asked there.
+	DockerSocket string `yaml:"docker_socket"`
 	// BlockInstanceRoleForBridge drops bridge-mode containers' traffic to
 	// IMDS in DOCKER-USER.
 	BlockInstanceRoleForBridge bool `yaml:"block_instance_role_for_bridge"`
@@ -245,7 +260,8 @@ func Default() *Policy {
 			IntrospectionPort:          51678,
 			RouteLocalnet:              Enforce,
 			LocalhostGuard:             true,
-			BlockIntrospection:         true,
+			BlockIntrospection:         AutoBool,
+			DockerSocket:               "/var/run/docker.sock",
 			BlockInstanceRoleForBridge: false,
 			ProcSys:                    "/proc/sys",
 		},

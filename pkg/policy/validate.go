@@ -60,6 +60,7 @@ func (d *decoder) validate(p *Policy) error {
 		enum("network.mode", string(p.Network.Mode), "enforce", "ignore"),
 		enum("network.route_localnet", string(p.Network.RouteLocalnet), "enforce", "ignore"),
 		abs("network.proc_sys", p.Network.ProcSys),
+		abs("network.docker_socket", p.Network.DockerSocket, "off"),
 		abs("persist.iptables", p.Persist.Iptables, "auto", "off"),
 		abs("persist.sysctl", p.Persist.Sysctl, "off"),
 		abs("persist.systemd_dir", p.Persist.SystemdDir),
