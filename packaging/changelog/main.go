@@ -5,9 +5,9 @@
 //	go run ./packaging/changelog -format rpm|deb -version V-R [-date YYYY-MM-DD] [-in CHANGELOG.md]
 //
 // Every "## [X.Y.Z] - YYYY-MM-DD" section becomes an entry X.Y.Z-1 of that
-// date; a non-empty "## [Unreleased]" section becomes the first entry, with
-// the build's own version (-version) and -date (default: today, never
-// before the newest release). "### Added" headings become an "Added: "
+// date. A build that is not one of those releases gets a first entry with
+// its own version (-version) and -date (default: today, never before the
+// newest release), holding the "## [Unreleased]" items. "### Added" headings become an "Added: "
 // prefix of their items. It reads only its input and writes stdout.
 package main
 
@@ -104,14 +104,23 @@ type entry struct {
 
 func entries(rels []Release, version string, date time.Time) []entry {
 	var out []entry
+	released := false // the build is one of the releases listed
+	for _, r := range rels {
+		released = released || r.Version+"-1" == version
+	}
 	for _, r := range rels {
 		if r.Version == "" {
-			if len(r.Items) > 0 {
+			if len(r.Items) > 0 && !released {
 				out = append(out, entry{version, date, r.Items})
 			}
 			continue
 		}
 		out = append(out, entry{r.Version + "-1", r.Date, r.Items})
+	}
+	// The newest entry is the package's own version (rpmlint and lintian
+	// check it), also for a snapshot with nothing under Unreleased yet.
+	if !released && (len(out) == 0 || out[0].version != version) {
+		out = append([]entry{{version, date, []string{"Development build: no changes listed under Unreleased."}}}, out...)
 	}
 	// Never before the newest release: rpm wants entries in descending date order.
 	for i := len(out) - 2; i >= 0; i-- {

@@ -64,6 +64,15 @@ func TestRender(t *testing.T) {
 			t.Errorf("deb changelog lacks %q:\n%s", want, deb.String())
 		}
 	}
+	// A tagged build lists no Unreleased entry; an untagged one with
+	// nothing under Unreleased still gets an entry of its own version.
+	if es := entries(rels, "1.1.0-1", time.Time{}); es[0].version != "1.1.0-1" || len(es) != 2 {
+		t.Errorf("tagged build: entries %+v", es)
+	}
+	rels[0].Items = nil
+	if es := entries(rels, "1.1.1-0.1.gabc1234", time.Time{}); es[0].version != "1.1.1-0.1.gabc1234" || len(es) != 3 {
+		t.Errorf("snapshot without Unreleased items: entries %+v", es)
+	}
 	if _, err := Parse(strings.NewReader("## [1.0] - 2026-01-01\n")); err == nil {
 		t.Error("a version that is not X.Y.Z is accepted")
 	}

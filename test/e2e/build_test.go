@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -18,9 +17,7 @@ type artifacts struct {
 	RPM        string // version RPMVersion
 	RPMNext    string // version RPMNextVersion, for the upgrade
 	Deb        string // version RPMVersion
-	// CatalogMissing is set when systemd/ecs-remediator.catalog did not exist
-	// yet, so the packages were built without it.
-	CatalogMissing bool
+	DebNext    string // version RPMNextVersion, for the upgrade
 }
 
 const (
@@ -56,9 +53,9 @@ func repoRoot() string {
 
 // build makes the artifacts once per test binary: the daemon binary
 // ($ECS_REMEDIATOR_E2E_BINARY, as `make e2e` passes, or go build), the
-// credclient, two RPMs with packaging/rpm/build.sh (rpmbuild) and a deb from
-// packaging/nfpm.yaml with nfpm
-// ($ECS_REMEDIATOR_E2E_NFPM, bin/nfpm, or nfpm on PATH).
+// credclient, two RPMs with packaging/rpm/build.sh (rpmbuild) and a deb with
+// packaging/deb/build.sh (nfpm: $ECS_REMEDIATOR_E2E_NFPM, bin/nfpm, or nfpm
+// on PATH).
 func build(t *testing.T) artifacts {
 	t.Helper()
 	buildOnce.Do(func() { built, buildErr = doBuild(t) })
@@ -107,44 +104,21 @@ func doBuild(t *testing.T) (artifacts, error) {
 			return a, fmt.Errorf("nfpm not found: run `make nfpm` (installs the pinned nfpm into bin/) or `make e2e`")
 		}
 	}
-	config := filepath.Join(root, "packaging/nfpm.yaml")
-	if _, err := os.Stat(filepath.Join(root, "systemd/ecs-remediator.catalog")); err != nil {
-		// The catalog is another engineer's file; until it exists, build
-		// without it and let the catalog check fail with this reason.
-		a.CatalogMissing = true
-		data, err := os.ReadFile(config)
-		if err != nil {
-			return a, err
-		}
-		s := strings.Replace(string(data), `  - src: systemd/ecs-remediator.catalog
-    dst: /usr/lib/systemd/catalog/ecs-remediator.catalog
-    file_info:
-      mode: 0644
-`, "", 1)
-		config = filepath.Join(workDir, "nfpm-no-catalog.yaml")
-		if err := os.WriteFile(config, []byte(s), 0o644); err != nil {
-			return a, err
-		}
-		t.Logf("WARNING: systemd/ecs-remediator.catalog does not exist; packages are built without it")
-	}
 	pkg := func(version, packager string) (string, error) {
 		dir := filepath.Join(workDir, packager+"-"+version)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", err
 		}
-		// RPMs as `make rpm` builds them (rpmbuild), debs with nfpm.
-		cmd := exec.Command(nfpm, "package", "--config", config, "--packager", packager, "--target", dir+"/")
-		if packager == "rpm" {
-			cmd = exec.Command("sh", "packaging/rpm/build.sh", runtime.GOARCH, version, "1", a.Binary, dir)
-		}
+		// As `make rpm` and `make deb` build them (rpmbuild, nfpm).
+		cmd := exec.Command("sh", "packaging/"+packager+"/build.sh", runtime.GOARCH, version, "1", a.Binary, dir)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "ARCH="+runtime.GOARCH, "VERSION="+version, "RELEASE=1", "BINARY="+a.Binary)
+		cmd.Env = append(os.Environ(), "NFPM="+nfpm)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%v (%s, %s): %v\n%s", cmd.Args, packager, version, err, b)
 		}
 		m, _ := filepath.Glob(filepath.Join(dir, "*."+packager))
 		if len(m) != 1 {
-			return "", fmt.Errorf("nfpm made %d %s packages in %s, want 1", len(m), packager, dir)
+			return "", fmt.Errorf("packaging/%s/build.sh made %d packages in %s, want 1", packager, len(m), dir)
 		}
 		return m[0], nil
 	}
@@ -155,6 +129,9 @@ func doBuild(t *testing.T) (artifacts, error) {
 		return a, err
 	}
 	if a.Deb, err = pkg(RPMVersion, "deb"); err != nil {
+		return a, err
+	}
+	if a.DebNext, err = pkg(RPMNextVersion, "deb"); err != nil {
 		return a, err
 	}
 	return a, nil

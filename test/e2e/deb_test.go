@@ -8,8 +8,8 @@ import (
 )
 
 // TestDeb installs the deb with dpkg on a booted Debian (its maintainer
-// scripts get configure/upgrade/remove instead of RPM's numbers), then
-// reinstalls it (the upgrade path) and removes it.
+// scripts get configure/upgrade/remove instead of RPM's numbers), upgrades
+// it to the next version over an edited conffile, and removes it.
 func TestDeb(t *testing.T) {
 	nspawn.Require(t)
 	a := build(t)
@@ -31,11 +31,37 @@ func TestDeb(t *testing.T) {
 		t.Fatalf("the daemon from the deb did not repair ecs.config: %s", why)
 	}
 
+	// The upgrade: the operator edited the conffile; dpkg keeps it without
+	// a prompt (stdin is not a terminal: a prompt would fail the install)
+	// and restarts the running daemon once.
+	edited := "# edited by the operator\nlog_level: debug\n"
+	h.WriteFile(t, "/etc/ecs-remediator/config.yaml", []byte(edited), 0o644)
+	h.MustExec(t, "systemctl", "reload", daemon)
 	pid := h.intProp(t, daemon, "MainPID")
-	h.MustExec(t, "dpkg", "-i", "/var/tmp/ecs-remediator.deb") // configure with the old version: upgrade
+	h.CopyIn(t, a.DebNext, "/var/tmp/ecs-remediator-next.deb", 0o644)
+	cur := h.cursor(t)
+	if out, err := h.Sh("dpkg -i /var/tmp/ecs-remediator-next.deb </dev/null"); err != nil {
+		t.Fatalf("dpkg -i of the next version: %v\n%s", err, out)
+	} else if strings.Contains(out, "Configuration file") {
+		t.Errorf("dpkg asked about the conffile:\n%s", out)
+	}
 	h.waitActive(t, daemon)
 	if p := h.intProp(t, daemon, "MainPID"); p == pid {
-		t.Errorf("reinstalling (postinst configure OLDVERSION) did not try-restart the running daemon")
+		t.Errorf("the upgrade (postinst configure OLDVERSION) did not try-restart the running daemon")
+	}
+	if n := h.unitStarts(t, cur, daemon); n != 1 {
+		t.Errorf("systemd logged %d starts of %s during the upgrade, want exactly 1", n, daemon)
+	}
+	if got, _ := h.ReadFile("/etc/ecs-remediator/config.yaml"); got != edited {
+		t.Errorf("the upgrade replaced the edited conffile; now:\n%s", got)
+	}
+	for _, leftover := range []string{".dpkg-dist", ".dpkg-new", ".dpkg-old"} {
+		if _, err := h.Exec("test", "-e", "/etc/ecs-remediator/config.yaml"+leftover); err == nil {
+			t.Errorf("the upgrade left /etc/ecs-remediator/config.yaml%s", leftover)
+		}
+	}
+	if v := strings.TrimSpace(h.MustExec(t, "dpkg-query", "-W", "-f", "${Version}", "ecs-remediator")); v != RPMNextVersion+"-1" {
+		t.Errorf("after the upgrade dpkg says version %s, want %s-1", v, RPMNextVersion)
 	}
 
 	h.MustExec(t, "dpkg", "-r", "ecs-remediator")
