@@ -10,7 +10,7 @@
 #                       s3:// needs the instance role to allow s3:GetObject on it.
 #   ECS_CLUSTER         the cluster to join (written to /etc/ecs/ecs.config).
 #   ECS_REMEDIATOR_POLICY  optional: the content of /etc/ecs-remediator/config.yaml;
-#                       empty keeps the packaged defaults (every key documented there).
+#                       empty keeps the built-in defaults (man 8 ecs-remediator).
 set -euo pipefail
 
 ECS_REMEDIATOR_RPM="${ECS_REMEDIATOR_RPM:-s3://my-artifacts-bucket/ecs-remediator/ecs-remediator-0.1.0-1.{arch}.rpm}"
