@@ -267,26 +267,72 @@ func checkMakeTarget(t *testing.T, cmd, target string) {
 }
 
 // checkPackageCommand proves a dnf/yum/apt-get line names the package and
-// the files make rpm / make deb write: dist/ecs-remediator-V-R.ARCH.rpm,
-// dist/ecs-remediator_V-R_ARCH.deb (or the same names from a release).
+// the files make rpm / make deb write. An RPM name is checked against a
+// real RPM: packaging/rpm/build.sh (what make rpm runs) builds one into a
+// temporary dist/ and the README's file name (its glob, or <version> and
+// <release> filled in) must name it. A deb name is checked against the
+// naming the deb recipe uses (nfpm: NAME_V-R_ARCH.deb).
 func checkPackageCommand(t *testing.T, cmd string, args []string) {
-	mk := readFile(t, "packaging/package.mk")
 	if !strings.Contains(readFile(t, "packaging/nfpm.yaml"), "name: ecs-remediator\n") {
 		t.Fatalf("packaging/nfpm.yaml no longer names the package ecs-remediator")
 	}
-	rpm := regexp.MustCompile(`^\./(dist/)?ecs-remediator-(\*|<version>-<release>)\.(x86_64|aarch64)\.rpm$`)
 	deb := regexp.MustCompile(`^\./(dist/)?ecs-remediator_(\*|<version>-<release>)_(amd64|arm64)\.deb$`)
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "-") || a == "install" || a == "remove" || a == "purge":
 		case a == "ecs-remediator", a == "iptables": // the package, or the one dependency the docs install
-		case strings.HasSuffix(a, ".rpm") && rpm.MatchString(a), strings.HasSuffix(a, ".deb") && deb.MatchString(a):
-			if strings.HasPrefix(a, "./dist/") && !strings.Contains(mk, "--target dist/") {
-				t.Errorf("%q: the packages are no longer written to dist/", cmd)
+		case strings.HasSuffix(a, ".rpm"):
+			checkRPMName(t, cmd, a)
+		case strings.HasSuffix(a, ".deb") && deb.MatchString(a):
+			// make deb needs nfpm from the network: its output is taken from
+			// packaging/package.mk, which documents it.
+			if !regexp.MustCompile(`make deb\s+dist/ecs-remediator_V-R_\{amd64,arm64\}\.deb`).MatchString(readFile(t, "packaging/package.mk")) {
+				t.Errorf("%q: packaging/package.mk no longer says make deb writes dist/ecs-remediator_V-R_ARCH.deb", cmd)
 			}
 		default:
 			t.Errorf("%q: %q is not the package or a package file make rpm/deb writes", cmd, a)
 		}
+	}
+}
+
+var builtRPM struct {
+	dir string // holds dist/ with one x86_64 RPM, version 1.2.3, release 1
+	err error
+}
+
+func checkRPMName(t *testing.T, cmd, name string) {
+	if builtRPM.dir == "" && builtRPM.err == nil {
+		if _, err := exec.LookPath("rpmbuild"); err != nil {
+			t.Logf("%q: rpmbuild is not installed; the RPM name is not checked", cmd)
+			return
+		}
+		dir, err := os.MkdirTemp("", "readme-rpm")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			var out []byte
+			out, err = exec.Command("sh", filepath.Join(moduleRoot, "packaging/rpm/build.sh"), "amd64", "1.2.3", "1", bin, filepath.Join(dir, "dist")).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("packaging/rpm/build.sh: %v\n%s", err, out)
+			}
+		}
+		builtRPM.dir, builtRPM.err = dir, err
+	}
+	if builtRPM.err != nil {
+		t.Fatal(builtRPM.err)
+	}
+	pattern := strings.NewReplacer("<version>", "1.2.3", "<release>", "1").Replace(name)
+	switch {
+	case strings.HasPrefix(pattern, "./dist/"): // built here
+	case strings.Contains(name, "<version>"): // a release's file: the same name, downloaded
+		pattern = "./dist/" + strings.TrimPrefix(pattern, "./")
+	default:
+		t.Errorf("%q: %s is neither in dist/ (where make rpm writes) nor a release's file name", cmd, name)
+		return
+	}
+	m, _ := filepath.Glob(filepath.Join(builtRPM.dir, pattern))
+	if len(m) != 1 {
+		all, _ := filepath.Glob(filepath.Join(builtRPM.dir, "dist", "*"))
+		t.Errorf("%q: %s names no RPM that make rpm builds (it built %v)", cmd, name, all)
 	}
 }
 
