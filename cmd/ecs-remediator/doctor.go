@@ -14,8 +14,10 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/agent"
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
+	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // doctorReport is the JSON shape of doctor --json, a documented contract:
@@ -124,23 +126,37 @@ func doctorConfig(p *policy.Policy, units *agent.DBus) doctor.Config {
 
 // externalConfig says whether this is an ECS Anywhere host: ECS_EXTERNAL
 // true for the agent (ecs-init's map of ecs.config, the agent's
-// strconv.ParseBool) — nil otherwise, or when ecs.config cannot be read
-// (check reports that).
+// strconv.ParseBool) or for ecs-init (systemd's parse, exactly "true") —
+// nil otherwise, or when ecs.config cannot be read (check reports that).
 func externalConfig(p *policy.Policy) *doctor.External {
 	env, err := ecsconfig.ReadAgentEnv(p.ECSConfig, policy.Resolve(p.ECSConfigBase))
 	if err != nil {
 		return nil
 	}
-	s, ok := env["ECS_EXTERNAL"]
-	if b, valid := ecsconfig.ParseBool(s.Value); !ok || !valid || !b {
+	s, set := env["ECS_EXTERNAL"]
+	agentExt, valid := ecsconfig.ParseBool(s.Value)
+	agentExt = set && valid && agentExt
+	initExt := false
+	if f, err := safefile.Read(p.ECSConfig, safefile.Options{Max: ecsconfig.MaxSize}); err == nil {
+		v, ok := envfile.Parse(f.Data).Lookup("ECS_EXTERNAL")
+		initExt = ok && v.Value == "true"
+	}
+	if !agentExt && !initExt {
 		return nil
 	}
 	profile := "default"
 	if a, ok := env["ECS_ALTERNATE_CREDENTIAL_PROFILE"]; ok && a.Value != "" {
 		profile = a.Value
 	}
+	why := p.ECSConfig
+	if set {
+		why = fmt.Sprintf("%s line %d", s.File, s.Line)
+	}
 	return &doctor.External{
-		Why:             fmt.Sprintf("%s line %d", s.File, s.Line),
+		Why:             why,
+		Value:           s.Value,
+		Agent:           agentExt,
+		ECSInit:         initExt,
 		CredentialsFile: p.Doctor.ExternalCredentials,
 		Profile:         profile,
 		SSMRegistration: p.Doctor.SSMRegistration,

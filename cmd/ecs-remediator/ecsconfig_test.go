@@ -219,4 +219,10 @@ func TestDoctorECSAnywhere(t *testing.T) {
 	if st := doctor(); st["external.credentials"] != "ok" {
 		t.Errorf("fresh credentials: %v", st)
 	}
+	// ECS_EXTERNAL=1: external for the agent, not for ecs-init (which
+	// then mounts no credentials).
+	os.WriteFile(h.ecsConfig, []byte(good+"ECS_EXTERNAL=1\n"), 0o644)
+	if st := doctor(); st["external.credentials"] != "fail" || st["imds.reachable"] != "skip" {
+		t.Errorf("ECS_EXTERNAL=1: %v", st)
+	}
 }

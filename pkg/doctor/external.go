@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
 // External describes an ECS Anywhere host (ECS_EXTERNAL=true): there is no
@@ -21,6 +23,14 @@ import (
 type External struct {
 	// Why says where ECS_EXTERNAL=true was read ("/etc/ecs/ecs.config line 3").
 	Why string
+	// Value is ECS_EXTERNAL as written (for a mismatch's detail).
+	Value string
+	// Agent: the agent reads ECS_EXTERNAL as true (strconv.ParseBool of
+	// ecs-init's map); it then uses no IMDS. ECSInit: ecs-init's own
+	// process has exactly "true" (systemd's parse); only then does it
+	// mount the credentials into the agent's container. Both are set on
+	// a host configured as AWS documents it.
+	Agent, ECSInit bool
 	// CredentialsFile is the host file the agent reads as
 	// /rotatingcreds/credentials (ecs-init mounts /root/.aws there).
 	CredentialsFile string
@@ -40,6 +50,10 @@ type External struct {
 // common/identity/credentialproviders/onpremprovider/role_provider.go); a
 // file older than an hour is past any lifetime it hands out.
 const DefaultCredentialsMaxAge = time.Hour
+
+// maxExternalFile bounds what is read of the registration, the credentials
+// file and an environ.
+const maxExternalFile = 1 << 20
 
 // ssmAgentComm is the SSM agent's process name as /proc/<pid>/comm holds it
 // (16 characters, cut to 15).
@@ -68,7 +82,7 @@ func checkExternal(c Config, now time.Time) []Result {
 
 func checkSSMRegistration(e *External) Result {
 	r := Result{Item: ItemExternalSSMRegistration}
-	data, err := os.ReadFile(e.SSMRegistration)
+	f, err := safefile.Read(e.SSMRegistration, safefile.Options{Max: maxExternalFile})
 	if errors.Is(err, fs.ErrNotExist) {
 		r.Status = Fail
 		r.Detail = e.SSMRegistration + " does not exist: the SSM agent is not registered, so nobody writes the agent's credentials"
@@ -83,7 +97,7 @@ func checkSSMRegistration(e *External) Result {
 		ManagedInstanceID string
 		Region            string
 	}
-	if err := json.Unmarshal(data, &reg); err != nil || reg.ManagedInstanceID == "" {
+	if err := json.Unmarshal(f.Data, &reg); err != nil || reg.ManagedInstanceID == "" {
 		r.Status = Fail
 		r.Detail = fmt.Sprintf("%s holds no ManagedInstanceID (%v): the registration is incomplete", e.SSMRegistration, err)
 		r.Fix = "register the SSM agent again (amazon-ssm-agent -register -clear, then -register -code CODE -id ID -region REGION)"
@@ -101,6 +115,19 @@ func checkExternalCredentials(e *External, procRoot string, now time.Time) Resul
 		r.Fix = fix + "; " + externalRolePolicies
 		return r
 	}
+	if !e.Agent || !e.ECSInit {
+		// ecs-init compares with "true" after systemd's parse, the agent
+		// parses a boolean from ecs-init's map: ECS_EXTERNAL=1 makes only
+		// the agent external, ECS_EXTERNAL="true" only ecs-init.
+		r.Status = Fail
+		if e.Agent {
+			r.Detail = fmt.Sprintf("ECS_EXTERNAL=%s (%s) makes the agent external (no IMDS), but ecs-init mounts %s into the agent's container only for exactly ECS_EXTERNAL=true: the agent has no instance credentials", e.Value, e.Why, filepath.Dir(e.CredentialsFile))
+		} else {
+			r.Detail = fmt.Sprintf("ECS_EXTERNAL=%s (%s) is true for ecs-init (systemd removes the quotes) but not a boolean to the agent (ecs-init keeps them): the agent looks for IMDS, which an external instance does not have", e.Value, e.Why)
+		}
+		r.Fix = "write the line as ECS_EXTERNAL=true (no quotes, no spaces) in /etc/ecs/ecs.config, then systemctl restart ecs"
+		return r
+	}
 	ssm := findSSMAgent(procRoot)
 	if ssm.sharedFile != "" && ssm.sharedFile != e.CredentialsFile {
 		return failCreds(fmt.Sprintf("the SSM agent (pid %d) has AWS_SHARED_CREDENTIALS_FILE=%s, but ecs-init mounts only %s into the agent's container (as /rotatingcreds)", ssm.pid, ssm.sharedFile, filepath.Dir(e.CredentialsFile)),
@@ -115,12 +142,12 @@ func checkExternalCredentials(e *External, procRoot string, now time.Time) Resul
 		r.Status, r.Detail = Skip, fmt.Sprintf("cannot read %s: %v (run as root)", e.CredentialsFile, err)
 		return r
 	}
-	data, err := os.ReadFile(e.CredentialsFile)
+	cf, err := safefile.Read(e.CredentialsFile, safefile.Options{Max: maxExternalFile})
 	if err != nil {
 		r.Status, r.Detail = Skip, fmt.Sprintf("cannot read %s: %v (run as root)", e.CredentialsFile, err)
 		return r
 	}
-	keys := iniSection(data, e.Profile)
+	keys := iniSection(cf.Data, e.Profile)
 	if keys == nil {
 		return failCreds(fmt.Sprintf("%s has no [%s] profile, the one the agent reads (ECS_ALTERNATE_CREDENTIAL_PROFILE, default \"default\")", e.CredentialsFile, e.Profile),
 			"make ECS_ALTERNATE_CREDENTIAL_PROFILE in ecs.config name the profile the SSM agent writes (its \"ShareProfile\", default \"default\")")
@@ -176,8 +203,8 @@ func findSSMAgent(procRoot string) ssmAgent {
 			continue
 		}
 		s.pid = pid
-		if env, err := os.ReadFile(filepath.Join(procRoot, ent.Name(), "environ")); err == nil {
-			for _, kv := range bytes.Split(env, []byte{0}) {
+		if env, err := safefile.Read(filepath.Join(procRoot, ent.Name(), "environ"), safefile.Options{Max: maxExternalFile}); err == nil {
+			for _, kv := range bytes.Split(env.Data, []byte{0}) {
 				if v, ok := strings.CutPrefix(string(kv), "AWS_SHARED_CREDENTIALS_FILE="); ok {
 					s.sharedFile = v
 				}

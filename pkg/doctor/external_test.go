@@ -17,7 +17,8 @@ func anywhere(t *testing.T, registration, credentials string, age time.Duration,
 	c := Config{
 		ProcRoot: filepath.Join(dir, "proc"),
 		External: &External{
-			Why:             "/etc/ecs/ecs.config line 2",
+			Why:   "/etc/ecs/ecs.config line 2",
+			Value: "true", Agent: true, ECSInit: true,
 			CredentialsFile: filepath.Join(dir, "root/.aws/credentials"),
 			Profile:         "default",
 			SSMRegistration: filepath.Join(dir, "var/lib/amazon/ssm/registration"),
@@ -90,6 +91,25 @@ func TestExternalInstance(t *testing.T) {
 				t.Errorf("registration detail: %q", rs[0].Detail)
 			}
 		})
+	}
+}
+
+// ECS_EXTERNAL read differently by ecs-init and the agent.
+func TestExternalMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		value          string
+		agent, ecsInit bool
+		detail         string
+	}{
+		{"1", true, false, "only for exactly ECS_EXTERNAL=true"},
+		{`"true"`, false, true, "not a boolean to the agent"},
+	} {
+		c := anywhere(t, reg, creds, time.Minute, "PATH=/usr/bin")
+		c.External.Value, c.External.Agent, c.External.ECSInit = tc.value, tc.agent, tc.ecsInit
+		r := checkExternal(c, time.Now())[1]
+		if r.Status != Fail || !strings.Contains(r.Detail, tc.detail) || !strings.Contains(r.Fix, "ECS_EXTERNAL=true") {
+			t.Errorf("%s: %+v", tc.value, r)
+		}
 	}
 }
 
