@@ -173,12 +173,30 @@ func TestRunningDockerd(t *testing.T) {
 	if f := one(t, e.Check(ctx)); f.Status != finding.OK || !strings.Contains(f.Detail, "running dockerd (pid 4242) has a proxy and NO_PROXY holds") {
 		t.Errorf("after restart: %+v", f)
 	}
+	// Docker restarted under a new pid: the remembered pid is gone, the
+	// scan finds the new one.
+	os.RemoveAll(filepath.Join(h.c.ProcRoot, "4242"))
+	h.proc(t, 5001, "dockerd", "HTTP_PROXY=http://10.0.0.1:3128", "NO_PROXY=localhost")
+	if f := one(t, e.Check(ctx)); f.Status != finding.Warn || !strings.Contains(f.Detail, "pid 5001") {
+		t.Errorf("new pid: %+v", f)
+	}
+	os.RemoveAll(filepath.Join(h.c.ProcRoot, "5001"))
+	h.proc(t, 4242, "dockerd", "HTTP_PROXY=http://user:pw@10.0.0.1:3128", "NO_PROXY=localhost,169.254.169.254,169.254.170.2")
 	// Unreadable environ (the hardened unit without CAP_SYS_PTRACE): said,
 	// not guessed.
 	os.Remove(filepath.Join(h.c.ProcRoot, "4242", "environ"))
 	os.Mkdir(filepath.Join(h.c.ProcRoot, "4242", "environ"), 0o755)
 	if f := one(t, e.Check(ctx)); f.Status != finding.OK || !strings.Contains(f.Detail, "cannot read the environment of dockerd") {
 		t.Errorf("unreadable: %+v", f)
+	}
+}
+
+// Without a proxy in Docker's files /proc is not read at all.
+func TestNoProxyReadsNoProc(t *testing.T) {
+	h := newHost(t, map[string]string{"10-x.conf": "[Service]\nEnvironment=FOO=1\n"}, "")
+	h.c.ProcRoot = filepath.Join(h.dir, "no-such-proc")
+	if f := one(t, New(h.c).Check(context.Background())); f.Status != finding.OK || strings.Contains(f.Detail, "dockerd") {
+		t.Errorf("%+v", f)
 	}
 }
 

@@ -144,9 +144,7 @@ func (e *Enforcer) observe() *observation {
 			v.base = Parse(bdata)
 		}
 	}
-	if e.c.TaskIAMRole || e.c.TaskIAMRoleNetworkHost {
-		v.json = readAgentJSON(v, e.c.AgentJSONPath)
-	}
+	v.jsonPath = e.c.AgentJSONPath
 	if e.c.TaskIAMRole {
 		o.items = append(o.items, v.flagItem(KeyTaskIAMRole, "task roles are OFF"))
 	}

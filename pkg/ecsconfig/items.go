@@ -30,7 +30,8 @@ type view struct {
 	mainPath, basePath string
 	main, base         *File
 	sys                *envfile.View // the main file as systemd reads it (nil: absent)
-	json               *agentJSON    // the agent's JSON configuration file
+	jsonPath           string        // host path of the agent's JSON file ("" none)
+	json               *agentJSON    // that file, read on first need (agentJSON)
 }
 
 // source is the line that decides a variable's value.
@@ -155,6 +156,15 @@ func (v *view) flagItem(key, off string) item {
 	return it
 }
 
+// agentJSON reads the agent's JSON file the first time a flag needs it: a
+// pass over a compliant file reads nothing more.
+func (v *view) agentJSON() *agentJSON {
+	if v.json == nil {
+		v.json = readAgentJSON(v, v.jsonPath)
+	}
+	return v.json
+}
+
 // whatDecides says, for a flag whose ecs.config value the agent does not
 // take as true, what decides the value the agent runs with
 // (agent/config/config.go NewConfig: environment, then the JSON file, then
@@ -173,7 +183,7 @@ func (v *view) whatDecides(key, value string) (detail string, runsTrue bool) {
 	}
 	field := jsonField[key]
 	userData := fmt.Sprintf("EC2 user data in JSON ({\"ECSAgentConfiguration\":{\"%s\":true}}) may still switch it, else it is off (check the instance's user data)", field)
-	j := v.json
+	j := v.agentJSON()
 	switch {
 	case j == nil || (j.path == "" && j.note == ""):
 		return lead + ": " + userData, false
