@@ -199,7 +199,7 @@ func checkUnitArgs(t *testing.T, cmd string, args []string) {
 
 func checkUnit(t *testing.T, cmd, unit string) {
 	unit = strings.TrimSuffix(unit, ".service")
-	if unit == "ecs" { // the ECS agent's own unit
+	if unit == "ecs" || unit == "iptables" { // the ECS agent's unit; iptables-services' restore unit
 		return
 	}
 	if _, err := os.Stat(filepath.Join(moduleRoot, "systemd", unit+".service")); err != nil {
@@ -280,7 +280,7 @@ func checkPackageCommand(t *testing.T, cmd string, args []string) {
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "-") || a == "install" || a == "remove" || a == "purge":
-		case a == "ecs-remediator", a == "iptables": // the package, or the one dependency the docs install
+		case a == "ecs-remediator", a == "iptables", a == "iptables-services": // the package, or a dependency the docs install
 		case strings.HasSuffix(a, ".rpm"):
 			checkRPMName(t, cmd, a)
 		case strings.HasSuffix(a, ".deb") && deb.MatchString(a):
