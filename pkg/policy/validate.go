@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +40,9 @@ func (d *decoder) validate(p *Policy) error {
 			if got == s {
 				return nil
 			}
+		}
+		if strings.ContainsAny(got, "\x00\n\r") {
+			return d.fail(key, "the path %q holds a NUL byte or a line break; no file can be named that", got)
 		}
 		if !filepath.IsAbs(got) {
 			want := "an absolute path"
@@ -85,7 +89,7 @@ func (d *decoder) validate(p *Policy) error {
 	}
 	for i, c := range p.Persist.AutoCandidates {
 		key := fmt.Sprintf("persist.auto_candidates[%d]", i)
-		if !filepath.IsAbs(c.Path) || c.Service == "" {
+		if !filepath.IsAbs(c.Path) || c.Service == "" || strings.ContainsAny(c.Path+c.Service, "\x00\n\r") {
 			return d.fail("persist.auto_candidates", "entry %d needs an absolute path and a service name (%s)", i, key)
 		}
 	}
@@ -97,10 +101,10 @@ func (d *decoder) validate(p *Policy) error {
 			return d.fail(port.key, "invalid port %d; expected 1 to 65535", port.v)
 		}
 	}
-	if strings.TrimSpace(p.Network.Iptables) == "" || strings.ContainsAny(p.Network.Iptables, " \t\n") {
+	if strings.TrimSpace(p.Network.Iptables) == "" || strings.ContainsAny(p.Network.Iptables, " \t\n\r\x00") {
 		return d.fail("network.iptables", "invalid value %q; expected a binary name such as iptables, iptables-nft or iptables-legacy, or an absolute path", p.Network.Iptables)
 	}
-	if p.Agent.Unit == "" || strings.ContainsAny(p.Agent.Unit, "/ \t\n") || !strings.Contains(p.Agent.Unit, ".") {
+	if p.Agent.Unit == "" || strings.ContainsAny(p.Agent.Unit, "/ \t\n\r\x00") || !strings.Contains(p.Agent.Unit, ".") {
 		return d.fail("agent.unit", "invalid unit name %q; expected a systemd unit such as ecs.service", p.Agent.Unit)
 	}
 	for _, u := range []struct{ key, v string }{
@@ -110,27 +114,34 @@ func (d *decoder) validate(p *Policy) error {
 	} {
 		if pu, err := url.Parse(u.v); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return d.fail(u.key, "invalid URL %q; expected http://host[:port]/path", u.v)
+		} else if port := pu.Port(); port != "" && !validPort(port) {
+			return d.fail(u.key, "invalid port %q in %q; expected 1 to 65535", port, u.v)
 		}
 	}
+	// Upper bounds: past them a value is a typo (30h for 30s) that would
+	// switch the safety net, the polling or the diagnosis off in effect.
 	for _, t := range []struct {
-		key string
-		v   time.Duration
-		min time.Duration
+		key      string
+		v        time.Duration
+		min, max time.Duration
 	}{
-		{"resync_interval", p.ResyncInterval, time.Second},
-		{"poll_interval", p.PollInterval, 10 * time.Millisecond},
-		{"debounce", p.Debounce, time.Millisecond},
-		{"agent.min_restart_interval", p.Agent.MinRestartInterval, time.Second},
-		{"doctor.timeout", p.Doctor.Timeout, 10 * time.Millisecond},
-		{"doctor.interval", p.Doctor.Interval, time.Second},
+		{"resync_interval", p.ResyncInterval, time.Second, time.Hour},
+		{"poll_interval", p.PollInterval, 10 * time.Millisecond, time.Hour},
+		{"debounce", p.Debounce, time.Millisecond, 10 * time.Second},
+		{"agent.min_restart_interval", p.Agent.MinRestartInterval, time.Second, 24 * time.Hour},
+		{"doctor.timeout", p.Doctor.Timeout, 10 * time.Millisecond, 5 * time.Minute},
+		{"doctor.interval", p.Doctor.Interval, time.Second, 24 * time.Hour},
 	} {
 		if t.v < t.min {
 			return d.fail(t.key, "%s is too short; the minimum is %s", t.v, t.min)
 		}
+		if t.v > t.max {
+			return d.fail(t.key, "%s is too long; the maximum is %s", t.v, t.max)
+		}
 	}
 	if p.Metrics.Listen != "off" {
 		host, port, err := net.SplitHostPort(p.Metrics.Listen)
-		if err != nil || port == "" {
+		if err != nil || !validPort(port) {
 			return d.fail("metrics.listen", "invalid address %q; expected off or host:port such as 127.0.0.1:9723", p.Metrics.Listen)
 		}
 		if !p.Metrics.AllowRemote && !isLoopback(host) {
@@ -157,6 +168,12 @@ func (d *decoder) validate(p *Policy) error {
 		}
 	}
 	return nil
+}
+
+// validPort reports whether s is a port number from 1 to 65535.
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // isLoopback reports whether host (from host:port) only listens on loopback.

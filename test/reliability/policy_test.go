@@ -111,6 +111,11 @@ var policyCases = []policyCase{
 	{"duration", "agent.min_restart_interval", "agent:\n  min_restart_interval: 1 minute #<\n"},
 	{"duration", "doctor.timeout", "doctor:\n  timeout: 0s #<\n"},
 	{"duration", "doctor.interval", "doctor:\n  interval: 500ms #<\n"},
+	// Upper bounds (a typo such as 30h for 30s switches a safety net off).
+	{"duration", "resync_interval", "resync_interval: 30h #<\n"},
+	{"duration", "debounce", "debounce: 1m #<\n"},
+	{"duration", "doctor.timeout", "doctor:\n  timeout: 10m #<\n"},
+	{"duration", "agent.min_restart_interval", "agent:\n  min_restart_interval: 48h #<\n"},
 
 	// Other invalid values.
 	{"value", "ecs_config", "ecs_config: etc/ecs/ecs.config #<\n"},
@@ -138,6 +143,11 @@ var policyCases = []policyCase{
 	{"value", "doctor.external_credentials", "doctor:\n  external_credentials: .aws/credentials #<\n"},
 	{"value", "metrics.listen", "metrics:\n  listen: 0.0.0.0:9723 #<\n"},
 	{"value", "metrics.listen", "metrics:\n  listen: 9723 #<\n"},
+	{"value", "metrics.listen", "metrics:\n  listen: 127.0.0.1:70000 #<\n"},
+	{"value", "doctor.credentials_url", "doctor:\n  credentials_url: http://169.254.170.2:0/v2/credentials/ #<\n"},
+	{"value", "agent.introspection_url", "agent:\n  introspection_url: http://localhost:99999/v1/metadata #<\n"},
+	{"value", "ecs_config", "ecs_config: \"/etc/ecs/ecs\\0.config\" #<\n"},
+	{"value", "persist.sysctl", "persist:\n  sysctl: \"/etc/sysctl.d/90.conf\\nx\" #<\n"},
 	{"value", "no_proxy", "no_proxy: auto\nno_proxy: ignore #<\n"},
 }
 
