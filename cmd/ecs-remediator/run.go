@@ -73,15 +73,17 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 	}()
 
 	wd, _ := sddaemon.SdWatchdogEnabled(false)
+	pf := &policyFile{path: p.Path(), log: log}
 	err = daemon.Run(ctx, daemon.Options{
 		Log:      log,
 		Policy:   p,
-		Reload:   load,
+		Reload:   pf.reload(load),
 		Build:    func(p *policy.Policy) (*daemon.Setup, error) { return buildSetup(p, log, mx) },
 		Notify:   func(s string) { sddaemon.SdNotify(false, s) },
 		Watchdog: wd / 2,
 		Hangup:   hup,
 		Reconciled: func(res reconcile.Result, took time.Duration) {
+			pf.observe()
 			now := time.Now()
 			mx.Observe(res.Findings, res.Changes, took, now)
 			if err := mx.Flush(now); err != nil {
@@ -104,6 +106,9 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 	w, err := wire(p, log)
 	if err != nil {
 		return nil, err
+	}
+	if p.Path() != "" {
+		w.watched = append(w.watched, p.Path()) // its deletion is logged (policyfile.go)
 	}
 	units := agent.NewDBus(agent.DBusOptions{LateResult: func(unit, result string) {
 		if result == "done" {
