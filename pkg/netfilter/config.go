@@ -95,6 +95,10 @@ type Enforcer struct {
 	v6Save, othSave *textCache
 	mu              sync.Mutex // one reconcile at a time
 	fallback        func(backend, reason string, err error)
+	// exprs: the expressions of our rules as the kernel dumped them
+	// (nlinsert.go), so a repair can give them back over netlink.
+	exprs  map[exprKey][]byte
+	exprMu sync.Mutex
 }
 
 // Reasons a kernel reader falls back to the iptables binaries (OnFallback).

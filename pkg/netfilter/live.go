@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
 // Reading and repairing the kernel's rules for one family (IPv4 with
@@ -207,10 +209,17 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 		if d, rest, ok := byHandle(fr.after, fr.rs); ok {
 			direct, dels, ops = true, d, rest
 		}
-		if len(dels) > 0 {
+		var adds []nfnetlink.Request // our inserts over netlink, in the deletions' transaction
+		inserted := ops
+		if direct && t.backend == backendNFT {
+			if reqs, ok := e.insertsByNetlink(ops, fr.rs, dels, v6); ok && len(reqs) > 0 {
+				adds, ops = reqs, nil
+			}
+		}
+		if len(dels) > 0 || len(adds) > 0 {
 			c, err := nlDial()
 			if err == nil {
-				err = c.deleteRules(family(v6), fr.rs.gen, dels)
+				err = c.batch(family(v6), fr.rs.gen, dels, adds)
 				c.close()
 			}
 			if err != nil {
@@ -236,7 +245,7 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 			}
 		}
 		if direct {
-			if fr2, ok := e.afterRepair(fr, dels, ops, v6); ok {
+			if fr2, ok := e.afterRepair(fr, dels, inserted, v6, len(adds) > 0); ok {
 				return fr2
 			}
 		}
@@ -256,14 +265,14 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 // ones deleted, plus the ones the batch inserted where it inserted them.
 // Inserted rules have no handle until the next read (a deletion of one of
 // them would go through a restore batch).
-func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bool) (familyResult, bool) {
+func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bool, oneTxn bool) (familyResult, bool) {
 	want := fr.rs.gen
-	if len(dels) > 0 {
+	if len(dels) > 0 || oneTxn {
 		want++
 	}
 	seen := map[string]bool{} // iptables-nft-restore commits once per table
 	for _, o := range ops {
-		if !seen[o.table] {
+		if !seen[o.table] && !oneTxn {
 			seen[o.table] = true
 			want++
 		}

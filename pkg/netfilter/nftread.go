@@ -248,6 +248,9 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 		}
 		rs.chain(r.table, r.name)
 		rs.tables[r.table][r.name] = r.ch
+		if r.printed {
+			e.ourExprs(v6, r.ch, r.nrs, ws)
+		}
 		if !r.printed {
 			e.fellBack("nft", FallbackUnprintable, nil)
 			if err := e.readChainText(ctx, t, rs, r.table, r.name, needles, r.nrs); err != nil {

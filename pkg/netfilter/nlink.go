@@ -137,13 +137,23 @@ type nlDelete struct {
 // refuses (ERESTART) when the ruleset changed since generation gen was
 // read, or (ENOENT) when a rule is gone: a stale plan never applies.
 func (c *nlConn) deleteRules(family uint8, gen uint32, ds []nlDelete) error {
-	msgs := make([]nfnetlink.Request, 0, len(ds))
+	return c.batch(family, gen, ds, nil)
+}
+
+// batch deletes ds by handle, then sends more (new rules), in one
+// transaction bound to generation gen.
+func (c *nlConn) batch(family uint8, gen uint32, ds []nlDelete, more []nfnetlink.Request) error {
+	msgs := make([]nfnetlink.Request, 0, len(ds)+len(more))
 	for _, d := range ds {
 		msgs = append(msgs, nfnetlink.Request{Subsys: unix.NFNL_SUBSYS_NFTABLES, Type: unix.NFT_MSG_DELRULE, Family: family,
 			Attrs: []nfnetlink.Attr{nfnetlink.String(unix.NFTA_RULE_TABLE, d.table), nfnetlink.String(unix.NFTA_RULE_CHAIN, d.chain),
 				nfnetlink.U64(unix.NFTA_RULE_HANDLE, d.handle)}})
 	}
+	msgs = append(msgs, more...)
 	if err := c.c.Batch(gen, msgs); err != nil {
+		if len(more) > 0 {
+			return fmt.Errorf("delete rules by handle and add %d over netlink: %w", len(more), err)
+		}
 		return fmt.Errorf("delete rules by handle: %w", err)
 	}
 	return nil

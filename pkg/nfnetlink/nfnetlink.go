@@ -85,7 +85,7 @@ func U64(typ uint16, v uint64) Attr { return Attr{typ, binary.BigEndian.AppendUi
 // Request is one message to send.
 type Request struct {
 	Subsys, Type uint8
-	Flags        netlink.HeaderFlags
+	Flags        uint16 // NLM_F_DUMP, NLM_F_CREATE, NLM_F_APPEND, ... (NLM_F_REQUEST is added)
 	Family       uint8
 	ResID        uint16
 	Attrs        []Attr
@@ -104,7 +104,7 @@ func (r Request) message() netlink.Message {
 		b = AppendAttr(b, a.Type, a.Data)
 	}
 	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(uint16(r.Subsys)<<8 | uint16(r.Type)), Flags: r.Flags},
+		Header: netlink.Header{Type: netlink.HeaderType(uint16(r.Subsys)<<8 | uint16(r.Type)), Flags: netlink.HeaderFlags(r.Flags)},
 		Data:   b,
 	}
 }
@@ -131,10 +131,10 @@ func align4(n int) int { return (n + 3) &^ 3 }
 // unix.ENOENT)); a dump the kernel marked inconsistent is
 // ErrDumpInterrupted.
 func (c *Conn) Query(r Request) ([]Message, error) {
-	dump := r.Flags&netlink.Dump == netlink.Dump
-	r.Flags |= netlink.Request
+	dump := r.Flags&unix.NLM_F_DUMP == unix.NLM_F_DUMP
+	r.Flags |= unix.NLM_F_REQUEST
 	if !dump {
-		r.Flags |= netlink.Acknowledge
+		r.Flags |= unix.NLM_F_ACK
 	}
 	if err := c.c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
@@ -229,17 +229,17 @@ func (c *Conn) GenID() (uint32, error) {
 // message it rejects. Every message is acknowledged; Batch returns when
 // all are, or at the first error.
 func (c *Conn) Batch(gen uint32, msgs []Request) error {
-	begin := Request{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request, Family: unix.AF_UNSPEC, ResID: unix.NFNL_SUBSYS_NFTABLES}
+	begin := Request{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: unix.NLM_F_REQUEST, Family: unix.AF_UNSPEC, ResID: unix.NFNL_SUBSYS_NFTABLES}
 	if gen != 0 {
 		begin.Attrs = []Attr{U32(unix.NFNL_BATCH_GENID, gen)}
 	}
 	all := make([]netlink.Message, 0, len(msgs)+2)
 	all = append(all, begin.message())
 	for _, m := range msgs {
-		m.Flags |= netlink.Request | netlink.Acknowledge
+		m.Flags |= unix.NLM_F_REQUEST | unix.NLM_F_ACK
 		all = append(all, m.message())
 	}
-	all = append(all, Request{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request, Family: unix.AF_UNSPEC, ResID: unix.NFNL_SUBSYS_NFTABLES}.message())
+	all = append(all, Request{Type: unix.NFNL_MSG_BATCH_END, Flags: unix.NLM_F_REQUEST, Family: unix.AF_UNSPEC, ResID: unix.NFNL_SUBSYS_NFTABLES}.message())
 	if err := c.c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}

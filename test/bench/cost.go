@@ -35,7 +35,7 @@ func apply(bin string, h *host, busAddr string) (time.Duration, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	var err error
-	h.ns.Do(func() { err = cmd.Run() })
+	err = h.ns.Run(cmd)
 	took := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("ecs-remediator apply (%s): %v\n%s", h.b.Name, err, out.String())

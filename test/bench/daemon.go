@@ -46,6 +46,7 @@ type host struct {
 	dir       string
 	policy    string
 	ecsConfig string
+	lock      string // this host's xtables lock ($XTABLES_LOCKFILE of everything run in it)
 }
 
 func newHost(root string, b backend, name string) (*host, error) {
@@ -86,6 +87,8 @@ metrics:
 		return nil, err
 	}
 	h.ns = ns
+	h.lock = filepath.Join(dir, "xtables.lock")
+	ns.env = []string{"XTABLES_LOCKFILE=" + h.lock}
 	return h, nil
 }
 

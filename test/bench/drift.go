@@ -6,15 +6,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// pollInterval is the policy's poll_interval (the default), the legacy
-// backend's repair period.
-const pollInterval = time.Second
+// pollInterval is the policy's poll_interval (the default): on legacy the
+// safety net for writers that bypass the xtables lock.
+const pollInterval = 5 * time.Second
 
 // probeEvery is the observer's poll period for rules and for ecs.config.
 const probeEvery = time.Millisecond
@@ -29,8 +30,14 @@ type trial struct {
 // ruleDrift deletes our REDIRECT rule with the backend's iptables and
 // measures from the first probe that sees it gone to the first probe that
 // sees it back. An error is a setup error (the delete itself failed).
-func ruleDrift(h *host, p ruleProbe, timeout time.Duration) (trial, error) {
+// With raw, the delete bypasses the host's xtables lock (another
+// $XTABLES_LOCKFILE): to the daemon it is a raw setsockopt writer, which
+// only its fingerprint poll finds.
+func ruleDrift(h *host, p ruleProbe, timeout time.Duration, raw bool) (trial, error) {
 	cmd := exec.Command(h.b.Iptables, append([]string{"-t", "nat", "-D"}, strings.Fields(redirectRule)...)...)
+	if raw {
+		cmd.Env = append(os.Environ(), "XTABLES_LOCKFILE="+filepath.Join(h.dir, "not-the-hosts.lock"))
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := h.ns.Start(cmd); err != nil {
@@ -90,10 +97,19 @@ func ruleDrift(h *host, p ruleProbe, timeout time.Duration) (trial, error) {
 	return trial{lat: t1.Sub(t0), repaired: true, verified: h.ruleThere()}, nil
 }
 
-// configDrift writes ECS_ENABLE_TASK_IAM_ROLE=false in place and measures
+// configDrift writes ECS_ENABLE_TASK_IAM_ROLE=false, in place or (rename)
+// as an editor does (write a temp file, rename it over), and measures
 // until the file reads right again, polling it every probeEvery.
-func configDrift(h *host, timeout time.Duration) (trial, error) {
-	if err := os.WriteFile(h.ecsConfig, []byte(badConfig), 0o644); err != nil {
+func configDrift(h *host, timeout time.Duration, rename bool) (trial, error) {
+	if rename {
+		tmp := h.ecsConfig + ".swp"
+		if err := os.WriteFile(tmp, []byte(badConfig), 0o644); err != nil {
+			return trial{}, err
+		}
+		if err := os.Rename(tmp, h.ecsConfig); err != nil {
+			return trial{}, err
+		}
+	} else if err := os.WriteFile(h.ecsConfig, []byte(badConfig), 0o644); err != nil {
 		return trial{}, err
 	}
 	t0 := time.Now()
@@ -113,6 +129,8 @@ func configDrift(h *host, timeout time.Duration) (trial, error) {
 // driftResult is one set of trials against one repairer.
 type driftResult struct {
 	rules, files sample
+	rulesRaw     sample // legacy: the delete bypasses the xtables lock
+	filesRename  sample // ecs.config replaced by a rename
 	failed       int // trials not repaired within the timeout
 	unverified   int // probe said back, iptables -C disagreed
 	daemons      int // daemon processes used (ours)
@@ -159,7 +177,14 @@ func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftR
 	}
 	r := &driftResult{}
 	start, cpu0 := time.Now(), selfCPU()
-	for len(r.rules)+r.failed+r.unverified < trials || len(r.files) < trials {
+	rawTrials := 0
+	if b.Name == "legacy" {
+		rawTrials = max(trials/5, 4) // each waits for the 5 s poll: fewer
+	}
+	need := func() bool {
+		return len(r.rules)+r.failed+r.unverified < trials || len(r.files) < trials || len(r.filesRename) < trials
+	}
+	for need() {
 		d, err := startDaemon(bin, h, busAddr)
 		if err != nil {
 			return nil, err
@@ -170,29 +195,59 @@ func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftR
 			return nil, fmt.Errorf("%s daemon: %w\n%s", b.Name, err, d.logs.String())
 		}
 		for i := 0; i < fightFree && len(r.rules)+r.failed+r.unverified < trials; i++ {
-			if b.Name == "legacy" {
-				// A drift at a random point of the poll period.
-				time.Sleep(rand.N(pollInterval))
-			}
 			pause()
-			t, err := ruleDrift(h, p, 30*time.Second)
+			t, err := ruleDrift(h, p, 30*time.Second, false)
 			if err != nil {
 				d.Stop()
 				return nil, err
 			}
 			r.add(t, &r.rules)
 		}
-		for i := 0; i < fightFree && len(r.files) < trials; i++ {
+		// ecs.config: in place and rename-over by turns (one item: 4
+		// repairs in all per daemon process).
+		for i := 0; i < fightFree && (len(r.files) < trials || len(r.filesRename) < trials); i++ {
+			rename := i%2 == 1
+			if len(r.files) >= trials {
+				rename = true
+			} else if len(r.filesRename) >= trials {
+				rename = false
+			}
 			pause()
-			t, err := configDrift(h, 30*time.Second)
+			t, err := configDrift(h, 30*time.Second, rename)
 			if err != nil {
 				d.Stop()
 				return nil, err
 			}
 			if os.Getenv("BENCH_VERBOSE") != "" {
-				progress("%s daemon %d: ecs.config trial %d: %s", b.Name, r.daemons, i, t.lat)
+				progress("%s daemon %d: ecs.config trial %d (rename %v): %s", b.Name, r.daemons, i, rename, t.lat)
 			}
-			r.add(t, &r.files)
+			into := &r.files
+			if rename {
+				into = &r.filesRename
+			}
+			r.add(t, into)
+		}
+		d.Stop()
+	}
+	for len(r.rulesRaw) < rawTrials {
+		d, err := startDaemon(bin, h, busAddr)
+		if err != nil {
+			return nil, err
+		}
+		r.daemons++
+		if err := waitCompliant(h, p, 30*time.Second); err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("%s daemon: %w\n%s", b.Name, err, d.logs.String())
+		}
+		for i := 0; i < fightFree && len(r.rulesRaw) < rawTrials; i++ {
+			// A drift at a random point of the poll period.
+			time.Sleep(rand.N(pollInterval))
+			t, err := ruleDrift(h, p, 30*time.Second, true)
+			if err != nil {
+				d.Stop()
+				return nil, err
+			}
+			r.add(t, &r.rulesRaw)
 		}
 		d.Stop()
 	}
@@ -292,8 +347,8 @@ func peerWorker(root string, b backend, w, n int, period time.Duration, r *drift
 		var ft trial
 		var ferr error
 		fdone := make(chan struct{})
-		go func() { defer close(fdone); ft, ferr = configDrift(h, timeout) }()
-		rt, err := ruleDrift(h, p, timeout)
+		go func() { defer close(fdone); ft, ferr = configDrift(h, timeout, false) }()
+		rt, err := ruleDrift(h, p, timeout, false)
 		<-fdone
 		if err != nil {
 			return err

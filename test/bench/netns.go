@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 
@@ -16,6 +17,20 @@ import (
 type netns struct {
 	calls chan func()
 	done  chan struct{}
+	// env is added to every command run here (XTABLES_LOCKFILE: each
+	// simulated host has its own xtables lock, as each instance has).
+	env []string
+}
+
+// withEnv adds the namespace's env to cmd's.
+func (n *netns) withEnv(cmd *exec.Cmd) {
+	if len(n.env) == 0 {
+		return
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(append([]string(nil), n.env...), cmd.Env...) // cmd's own settings win
 }
 
 func newNetns() (*netns, error) {
@@ -56,7 +71,11 @@ func (n *netns) Do(f func()) {
 func (n *netns) Sh(script string) (string, error) {
 	var out []byte
 	var err error
-	n.Do(func() { out, err = exec.Command("sh", "-c", script).CombinedOutput() })
+	n.Do(func() {
+		cmd := exec.Command("sh", "-c", script)
+		n.withEnv(cmd)
+		out, err = cmd.CombinedOutput()
+	})
 	if err != nil {
 		return string(out), fmt.Errorf("sh -c %q: %v: %s", script, err, out)
 	}
@@ -66,7 +85,16 @@ func (n *netns) Sh(script string) (string, error) {
 // Start starts cmd in the namespace.
 func (n *netns) Start(cmd *exec.Cmd) error {
 	var err error
+	n.withEnv(cmd)
 	n.Do(func() { err = cmd.Start() })
+	return err
+}
+
+// Run runs cmd in the namespace and waits for it.
+func (n *netns) Run(cmd *exec.Cmd) error {
+	var err error
+	n.withEnv(cmd)
+	n.Do(func() { err = cmd.Run() })
 	return err
 }
 
