@@ -131,9 +131,9 @@ type driftResult struct {
 	rules, files sample
 	rulesRaw     sample // legacy: the delete bypasses the xtables lock
 	filesRename  sample // ecs.config replaced by a rename
-	failed       int // trials not repaired within the timeout
-	unverified   int // probe said back, iptables -C disagreed
-	daemons      int // daemon processes used (ours)
+	failed       int    // trials not repaired within the timeout
+	unverified   int    // probe said back, iptables -C disagreed
+	daemons      int    // daemon processes used (ours)
 	selfCPU      time.Duration
 	wall         time.Duration
 }
