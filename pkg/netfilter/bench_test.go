@@ -15,7 +15,7 @@ import (
 // worst case for us (nstest.MixedRules). "docker" is
 // the usual ECS host: everything in Docker-like user chains (per-container
 // DNAT and ACCEPT rules) that we never need to read.
-func foreignRules(b *testing.B, n int, dist string) string {
+func foreignRules(b testing.TB, n int, dist string) string {
 	var s strings.Builder
 	if dist == "docker" {
 		s.WriteString("*nat\n:DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n")

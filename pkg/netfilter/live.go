@@ -244,7 +244,10 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 				continue
 			}
 		}
-		if direct {
+		// The state after the batch is derived, not read back, unless a
+		// rule the restore inserted was never dumped: then one read takes
+		// its expressions, so the next repair of it needs no restore.
+		if direct && (len(adds) > 0 || e.knowExprs(inserted, v6)) {
 			if fr2, ok := e.afterRepair(fr, dels, inserted, v6, len(adds) > 0); ok {
 				return fr2
 			}

@@ -126,3 +126,19 @@ func (e *Enforcer) insertsByNetlink(ops []op, rs *ruleset, dels []nlDelete, v6 b
 	}
 	return reqs, true
 }
+
+// knowExprs reports whether the expressions of every rule ops insert are
+// known (true on the legacy backend, which has none to know).
+func (e *Enforcer) knowExprs(ops []op, v6 bool) bool {
+	if e.v4.backend != backendNFT {
+		return true
+	}
+	e.exprMu.Lock()
+	defer e.exprMu.Unlock()
+	for _, o := range ops {
+		if (o.verb == "-I" || o.verb == "-A") && o.st != nil && e.exprs[exprKey{v6, o.table, o.chain, o.st.w.key}] == nil {
+			return false
+		}
+	}
+	return true
+}

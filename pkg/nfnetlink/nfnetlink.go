@@ -5,9 +5,8 @@
 // through it and pkg/watch listens to it: one parser, not two.
 //
 // The socket layer is github.com/mdlayher/netlink: sequence and port-id
-// checks on every reply, multipart dumps, a receive buffer sized by peeking
-// at each datagram (so MSG_TRUNC cannot happen, and is an error if it
-// does). What this package adds is nfnetlink's: the nfgenmsg header, a
+// checks on every reply, multipart dumps, MSG_TRUNC reported as an error.
+// The receive buffer is fixed at 64 KiB (recvBuffer says why). What this package adds is nfnetlink's: the nfgenmsg header, a
 // dump the kernel marks inconsistent (NLM_F_DUMP_INTR) turned into
 // ErrDumpInterrupted, and the generation-checked batch, which libraries
 // such as google/nftables only recently learned to send. Decoding stays
@@ -43,9 +42,19 @@ type Conn struct {
 	c *netlink.Conn
 }
 
+// recvBuffer is the user-space buffer of every receive. The kernel sizes
+// the datagrams of a dump by the largest receive buffer the socket has
+// been read with (up to 32 KiB), and walks a chain from its head again for
+// every datagram: read with the library's default (peek at the next
+// datagram, then a buffer of exactly its size) a dump stays in small
+// datagrams and a chain of 25 000 rules took 1.4 s instead of 75 ms. 64 KiB
+// is twice the kernel's cap, so MSG_TRUNC cannot happen (the library
+// reports it as an error if it does).
+const recvBuffer = 64 << 10
+
 // Dial opens a socket in the calling thread's network namespace.
 func Dial() (*Conn, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{MessageBufferSize: recvBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket (NETLINK_NETFILTER): %w", err)
 	}
@@ -373,7 +382,7 @@ type Monitor struct {
 // allowed): a large buffer rides out bursts (docker creating many rules);
 // an overflow costs the caller a resync (ENOBUFS from Receive).
 func Subscribe(group uint32) (*Monitor, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{Groups: 1 << (group - 1)})
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{Groups: 1 << (group - 1), MessageBufferSize: recvBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to netlink group %d: %w", group, err)
 	}

@@ -34,8 +34,7 @@ func apply(bin string, h *host, busAddr string) (time.Duration, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	var err error
-	err = h.ns.Run(cmd)
+	err := h.ns.Run(cmd)
 	took := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("ecs-remediator apply (%s): %v\n%s", h.b.Name, err, out.String())
