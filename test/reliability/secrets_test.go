@@ -99,6 +99,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Fatalf("apply did not write the policy's value (redaction must touch output only):\n%s", b)
 	}
 
+	// The same repair logged as JSON (the journal's fields: old, new,
+	// reason).
+	writeAtomic(t, h.ecsConfig, secretConfig)
+	r = run(t, "apply", "--log-format", "json", "--config", h.policy)
+	noSecret(t, "apply --log-format json", r.stdout+r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, `"old":"<redacted, `) {
+		t.Errorf("apply --log-format json: exit %d, want 0 and a redacted old value:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// The daemon repairs the same drift again: its log and metrics.
 	writeAtomic(t, h.ecsConfig, secretConfig)
 	port := freePort(t)
