@@ -86,6 +86,8 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			ProcRoot:           filepath.Dir(p.Network.ProcSys),
 			ProcSys:            p.Network.ProcSys,
 			SystemdDir:         p.Persist.SystemdDir,
+			CredentialsInput:   p.Network.CredentialsInput,
+			TaskBridges:        p.Network.TaskBridges,
 		}
 		if policy.Resolve(p.Persist.Iptables) != "" {
 			var cands []netfilter.Target
@@ -119,11 +121,15 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			w.watched = append(w.watched, persist)
 		}
 		w.sysctls = append(w.sysctls, filepath.Join(p.Network.ProcSys, "net/ipv4/conf/all/route_localnet"))
-		es = append(es, sysctl.New(sysctl.Config{
+		sc := sysctl.Config{
 			ProcSys:     p.Network.ProcSys,
 			PersistPath: persist,
 			Enforce:     true,
-		}))
+		}
+		if w.nf != nil {
+			sc.Guard = w.nf // route_localnet=1 only with the localhost guard in place
+		}
+		es = append(es, sysctl.New(sc))
 	}
 	w.rec = &reconcile.Reconciler{Enforcers: es, Log: log}
 	for k, v := range p.ExtraSettings {

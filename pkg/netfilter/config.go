@@ -69,6 +69,15 @@ type Config struct {
 	bridge       string // the introspection ACCEPT's interface
 	bridgeNeeded bool   // the ACCEPT must exist
 	bridgeWhy    string // why it need not ("" when it must)
+	// CredentialsInput is "enforce" (open a blocked credential path in
+	// the backend in use), "report" (findings only) or "" (not
+	// evaluated). See credpath.go.
+	CredentialsInput string
+	// TaskBridges are the bridges bridge-mode tasks use (iptables "+"
+	// wildcards allowed); empty: Docker's default bridge (taskBridges).
+	TaskBridges []string
+	// Nft is the nft binary that reads native nf_tables rulesets ("nft").
+	Nft string
 }
 
 // Enforcer keeps the credential NAT rules, the localhost guard, the
@@ -93,8 +102,13 @@ type Enforcer struct {
 	// output on a legacy host, valid while the nf_tables generation is the
 	// same (savecache.go). Only with the production runner, like netlink.
 	v6Save, othSave *textCache
-	mu              sync.Mutex // one reconcile at a time
-	fallback        func(backend, reason string, err error)
+	cred            *credCache // the evaluator's texts (credpath_read.go)
+	// guard is the localhost guards' state at the end of the last pass,
+	// for LocalhostGuardInPlace.
+	guard     guardState
+	guardPass bool
+	mu        sync.Mutex // one reconcile at a time
+	fallback  func(backend, reason string, err error)
 	// exprs: the expressions of our rules as the kernel dumped them
 	// (nlinsert.go), so a repair can give them back over netlink.
 	exprs  map[exprKey][]byte

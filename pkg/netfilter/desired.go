@@ -120,8 +120,10 @@ func (c Config) wants(docker0, ip6 bool) []want {
 				required: true, needle: "127.",
 				args: []string{"--dst", "127.0.0.0/8", "!", "--src", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"},
 				what: "with route_localnet=1, services bound to 127.0.0.1 stay closed to the network"})
+			add(rawGuard())
 		}
 	}
+	ws = append(ws, c.credpathWants()...)
 	if c.BlockIMDS {
 		add(want{item: ItemIMDSBlock, table: "filter", chain: "DOCKER-USER", place: top, order: 0,
 			required: true, needle: imdsAddr, newChain: true,

@@ -260,10 +260,26 @@ func TestLocalhostGuardClosesLoopback(t *testing.T) {
 			fs, _ := e.Apply(ctx(t), false, nil)
 			requireCompliant(t, fs)
 			open("after apply", false)
+			// A foreign ACCEPT above the conntrack guard (the shadowed guard
+			// of issue 14): the raw guard still drops the packets first.
+			nstest.Sh(t, b.Iptables+" -I INPUT 1 -i veth-host -j ACCEPT")
+			open("conntrack guard shadowed, raw guard in place", false)
+			if f := findingOf(e.Check(ctx(t)), ItemLocalhostGuard); f.Status != "ok" || !strings.Contains(f.Detail, "raw guard drops") {
+				t.Errorf("check with the conntrack guard shadowed and the raw guard in place: %+v", f)
+			}
+			nstest.Sh(t, b.Iptables+" -t raw -D PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP")
+			open("raw guard deleted, conntrack guard shadowed", true)
+			if f := findingOf(e.Check(ctx(t)), ItemLocalhostGuard); f.Status != "drift" || !strings.Contains(f.Detail, "-i veth-host -j ACCEPT") {
+				t.Errorf("check with the conntrack guard shadowed and no raw guard: %+v", f)
+			}
+			e.Apply(ctx(t), false, nil)
+			open("after re-apply (the raw guard is back)", false)
+			nstest.Sh(t, b.Iptables+" -D INPUT -i veth-host -j ACCEPT")
 			nstest.Sh(t, b.Iptables+" -D INPUT --dst 127.0.0.0/8 ! --src 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
-			open("guard deleted", true)
+			nstest.Sh(t, b.Iptables+" -t raw -D PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP")
+			open("both guards deleted", true)
 			if f := findingOf(e.Check(ctx(t)), ItemLocalhostGuard); f.Status != "drift" {
-				t.Errorf("check with the guard deleted: %+v", f)
+				t.Errorf("check with the guards deleted: %+v", f)
 			}
 			e.Apply(ctx(t), false, nil)
 			open("after re-apply", false)

@@ -121,6 +121,13 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 			}
 		}
 	}
+	e.guard, e.guardPass = guardOf(fams, dryRun), true
+	held := hold != nil && hold(ItemCredentialsInput) // another tool keeps undoing our accept: observe only
+	if f, c, present, ok := e.credentialsInput(ctx, repair && !held, dryRun, w); ok {
+		fs = append(fs, f)
+		cs = append(cs, c...)
+		v4 = persistedInputs(v4, present)
+	}
 	if f, ok := e.otherFinding(ctx, v4); ok {
 		fs = append(fs, f)
 	}
@@ -206,7 +213,7 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 			if st.drift() && f.Status == finding.OK {
 				f.Status = finding.Drift
 			}
-			if st.shadowedBy != "" {
+			if st.shadowedBy != "" && item != ItemLocalhostGuard { // judged by guardFinding
 				warns = append(warns, fmt.Sprintf("%s comes before %s -t %s -A %s %s and may decide first (not moved: ecs-remediator never reorders other tools' rules)",
 					st.shadowedBy, fr.t.cmd, st.w.table, st.w.chain, st.w.spell()))
 			}
@@ -224,6 +231,14 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 	}
 	if !seen {
 		return f, false
+	}
+	if item == ItemLocalhostGuard {
+		d, w, drift := guardOf(fams, false).judge()
+		details = append(details, d...)
+		warns = append(warns, w...)
+		if drift {
+			f.Status = finding.Drift
+		}
 	}
 	if f.Status == finding.OK {
 		details = append(details, notNeeded...)

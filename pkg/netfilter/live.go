@@ -157,7 +157,7 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 // are reproducible).
 func orderedChains(m map[[2]string]bool) func(func([2]string) bool) {
 	return func(yield func([2]string) bool) {
-		for _, table := range []string{"nat", "filter"} {
+		for _, table := range []string{"raw", "nat", "filter"} {
 			for _, name := range []string{"PREROUTING", "OUTPUT", "INPUT", "FORWARD", "DOCKER-USER"} {
 				if m[[2]string{table, name}] && !yield([2]string{table, name}) {
 					return

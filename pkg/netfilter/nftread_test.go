@@ -29,6 +29,8 @@ var nftShapes = []string{
 	"-t nat -A OUTPUT -o lo -p tcp -j RETURN",
 	"-t nat -A OUTPUT -j LOG --log-prefix x",
 	"-t filter -A INPUT --dst 127.0.0.0/8 ! --src 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+	"-t raw -A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP",
+	"-t raw -A PREROUTING -i lo -d 127.0.0.0/8 -j DROP",
 	"-t filter -A INPUT -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED,DNAT -j DROP",
 	"-t filter -A INPUT -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m state ! --state ESTABLISHED,RELATED -j DROP",
 	"-t filter -A INPUT -d 127.0.0.0/8 -m conntrack --ctstate NEW,INVALID,UNTRACKED,SNAT -j REJECT",
@@ -74,7 +76,7 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 		}
 		ws := c.wants(true, false)
 		printed := 0
-		for _, ch := range []string{"nat PREROUTING", "nat OUTPUT", "filter INPUT", "filter FORWARD", "filter DOCKER-USER"} {
+		for _, ch := range []string{"raw PREROUTING", "nat PREROUTING", "nat OUTPUT", "filter INPUT", "filter FORWARD", "filter DOCKER-USER"} {
 			table, name, _ := strings.Cut(ch, " ")
 			out := nstest.Sh(t, b.Iptables+" -t "+table+" -S "+name)
 			var want []string
@@ -186,7 +188,7 @@ func TestNetlinkRepairState(t *testing.T) {
 		nstest.Sh(t, ecsInitStart(b)+ecsInitStart(b))
 		fs, cs := e.Apply(ctx(t), false, nil)
 		requireCompliant(t, fs)
-		if len(cs) != 5 {
+		if len(cs) != 6 { // 5 dedupes, the raw guard added
 			t.Errorf("changes %+v", cs)
 		}
 		cached, err := e.read(ctx(t), e.v4, ws, false)

@@ -170,3 +170,37 @@ func withoutOurs(save string, ws []want) string {
 	}
 	return strings.Join(keep, "\n")
 }
+
+// withoutEmptyTables drops table sections of a save output that hold no
+// rule (the raw table a repair created for our guard alone, once our
+// rules are taken out).
+func withoutEmptyTables(save string) string {
+	lines := strings.Split(save, "\n")
+	var keep []string
+	for i := 0; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "*") {
+			j := i + 1
+			for j < len(lines) && strings.HasPrefix(lines[j], ":") {
+				j++
+			}
+			if j < len(lines) && lines[j] == "COMMIT" {
+				i = j
+				continue
+			}
+		}
+		keep = append(keep, lines[i])
+	}
+	return strings.Join(keep, "\n")
+}
+
+// ecsInitsOnly are the wants ecs-init also adds (and deletes at stop):
+// not the raw guard nor our credential-path accepts.
+func ecsInitsOnly(ws []want) []want {
+	var out []want
+	for _, w := range ws {
+		if w.table != "raw" && w.item != ItemCredentialsInput {
+			out = append(out, w)
+		}
+	}
+	return out
+}

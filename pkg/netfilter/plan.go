@@ -24,6 +24,7 @@ type ruleState struct {
 	chainGone   bool   // its (user) chain does not exist
 	shadowedBy  string // a foreign rule above it that may decide first
 	satisfiedBy string // absent, and not needed: this equivalent is there
+	shadowSure  bool   // shadowedBy certainly accepts some of its packets (rawguard.go)
 	action      string // what the plan does about it ("" nothing)
 	pos         int    // where it will be (for inserts)
 }
@@ -311,6 +312,7 @@ func (p *plan) shadowScan(ws []want, states []*ruleState, idx []int, c *chain, o
 		for _, i := range pending {
 			if states[i].shadowedBy == "" && shadows(f, &ws[i], wsps[i]) {
 				states[i].shadowedBy = fmt.Sprintf("rule %d of %s (-A %s %s)", j+1, c.name, c.name, r.text)
+				states[i].shadowSure = shadowSure(f, &ws[i], wsps[i])
 			}
 		}
 	}

@@ -37,6 +37,8 @@ func TestPlan(t *testing.T) {
 		wGuard = "--dst 127.0.0.0/8 ! --src 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"
 		wDrop  = "-p tcp --dport 51678 ! -i lo -j DROP"
 		wAcc   = "-p tcp --dport 51678 -i docker0 -j ACCEPT"
+		rawSec = "*raw\n-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP\nCOMMIT\n"
+		wRaw   = "\n*raw\n-I PREROUTING 1 ! -i lo -d 127.0.0.0/8 -j DROP\nCOMMIT"
 	)
 	all := "*nat\n-A PREROUTING " + dnat + "\n-A OUTPUT " + redir + "\nCOMMIT\n*filter\n-A INPUT " + iacc + "\n-A INPUT " + idrop + "\n-A INPUT " + guard + "\nCOMMIT\n"
 	for _, tc := range []struct {
@@ -45,10 +47,11 @@ func TestPlan(t *testing.T) {
 		save    string
 		batch   string
 		actions []string
+		noRaw   bool // the save has no raw guard
 	}{
 		{name: "empty host", docker0: true, save: "",
-			batch:   "*nat\n-A PREROUTING " + wDNAT + "\n-A OUTPUT " + wRedir + "\nCOMMIT\n*filter\n-I INPUT 1 " + wAcc + "\n-I INPUT 2 " + wDrop + "\n-I INPUT 3 " + wGuard + "\nCOMMIT",
-			actions: []string{"appended rule", "appended rule", "inserted rule", "inserted rule", "inserted rule"}},
+			batch:   "*nat\n-A PREROUTING " + wDNAT + "\n-A OUTPUT " + wRedir + "\nCOMMIT\n*filter\n-I INPUT 1 " + wAcc + "\n-I INPUT 2 " + wDrop + "\n-I INPUT 3 " + wGuard + "\nCOMMIT" + wRaw,
+			actions: []string{"appended rule", "appended rule", "inserted rule", "inserted rule", "inserted rule", "inserted rule"}, noRaw: true},
 		{name: "compliant", docker0: true, save: all, batch: "", actions: []string{"", "", "", "", ""}},
 		{name: "no docker0: ACCEPT neither needed nor removed", save: all, batch: "", actions: []string{"", "", "", "", ""}},
 		{name: "no docker0, empty", save: "*filter\n-A INPUT " + ssh + "\nCOMMIT\n",
@@ -78,7 +81,11 @@ func TestPlan(t *testing.T) {
 			batch: "*nat\n-A OUTPUT " + wRedir + "\nCOMMIT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := planFor(t, testConfig(), tc.docker0, tc.save)
+			save := tc.save
+			if !tc.noRaw {
+				save += rawSec
+			}
+			p := planFor(t, testConfig(), tc.docker0, save)
 			if got := batchOf(p); got != tc.batch {
 				t.Errorf("batch:\n%s\nwant:\n%s", got, tc.batch)
 			}

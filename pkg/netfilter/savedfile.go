@@ -264,7 +264,7 @@ func (f *savedFile) appendSection(table string) {
 }
 
 // newSavedFile is the content of a missing file: our rules only, built-in
-// chains with policy ACCEPT.
+// chains with policy ACCEPT (raw holds the raw-table localhost guard).
 func newSavedFile(t Target) *savedFile {
 	f := &savedFile{eol: "\n", lastEOL: true}
 	restoredBy := "a unit that runs iptables-restore at boot"
@@ -273,7 +273,7 @@ func newSavedFile(t Target) *savedFile {
 	}
 	f.lines = append(f.lines, savedLine{raw: "# Created by ecs-remediator: the rules ECS tasks need for their IAM role credentials."},
 		savedLine{raw: "# Restored at boot by " + restoredBy + ". Add your own rules; ecs-remediator keeps them."})
-	for _, table := range []string{"nat", "filter"} {
+	for _, table := range []string{"nat", "filter", "raw"} {
 		f.lines = append(f.lines, savedLine{raw: "*" + table, table: table, kind: '*'})
 		for _, c := range builtins[table] {
 			f.lines = append(f.lines, savedLine{raw: ":" + c + " ACCEPT [0:0]", table: table, kind: ':', chain: c})

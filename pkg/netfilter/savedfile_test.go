@@ -35,7 +35,7 @@ func foreignLines(data string, ws []want) []string {
 
 func checkForeignKept(t *testing.T, before, after []string) {
 	t.Helper()
-	added := map[string]bool{":DOCKER-USER - [0:0]": true, "*nat": true, "*filter": true, "COMMIT": true}
+	added := map[string]bool{":DOCKER-USER - [0:0]": true, "*nat": true, "*filter": true, "*raw": true, "COMMIT": true}
 	i := 0
 	for _, l := range after {
 		if i < len(before) && l == before[i] {

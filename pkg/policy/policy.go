@@ -153,6 +153,12 @@ type Network struct {
 	BlockInstanceRoleForBridge bool `yaml:"block_instance_role_for_bridge"`
 	// ProcSys is the root of the sysctl tree.
 	ProcSys string `yaml:"proc_sys"`
+	// CredentialsInput is enforce (open a credential path that a filter
+	// rule of the iptables backend in use blocks) or report (findings only).
+	CredentialsInput string `yaml:"credentials_input"`
+	// TaskBridges are the bridges of bridge-mode tasks (iptables "+"
+	// wildcards allowed); empty means Docker's default bridge.
+	TaskBridges []string `yaml:"task_bridges"`
 }
 
 // Persist says where repairs are saved so they survive a reboot.
@@ -264,6 +270,8 @@ func Default() *Policy {
 			DockerSocket:               "/var/run/docker.sock",
 			BlockInstanceRoleForBridge: false,
 			ProcSys:                    "/proc/sys",
+			CredentialsInput:           "enforce",
+			TaskBridges:                []string{}, // Docker's default bridge
 		},
 		Persist: Persist{
 			Iptables: "auto",

@@ -15,6 +15,10 @@ import (
 // enforce it (ecs-init itself accepts anything before the first "=").
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// ifaceNameRE is a Linux interface name (IFNAMSIZ-1 bytes), or a prefix
+// ending in "+" as iptables writes one.
+var ifaceNameRE = regexp.MustCompile(`^[^\s/+:]{1,15}\+?$`)
+
 // Managed keys are the ecs.config keys the dedicated policy keys enforce.
 const (
 	KeyTaskIAMRole            = "ECS_ENABLE_TASK_IAM_ROLE"
@@ -63,6 +67,7 @@ func (d *decoder) validate(p *Policy) error {
 		enum("log_level", p.LogLevel, "debug", "info", "warn", "error"),
 		enum("network.mode", string(p.Network.Mode), "enforce", "ignore"),
 		enum("network.route_localnet", string(p.Network.RouteLocalnet), "enforce", "ignore"),
+		enum("network.credentials_input", p.Network.CredentialsInput, "enforce", "report"),
 		abs("network.proc_sys", p.Network.ProcSys),
 		abs("network.docker_socket", p.Network.DockerSocket, "off"),
 		abs("persist.iptables", p.Persist.Iptables, "auto", "off"),
@@ -99,6 +104,11 @@ func (d *decoder) validate(p *Policy) error {
 	}{{"network.agent_port", p.Network.AgentPort}, {"network.introspection_port", p.Network.IntrospectionPort}} {
 		if port.v < 1 || port.v > 65535 {
 			return d.fail(port.key, "invalid port %d; expected 1 to 65535", port.v)
+		}
+	}
+	for i, b := range p.Network.TaskBridges {
+		if !ifaceNameRE.MatchString(b) {
+			return d.fail("network.task_bridges", "entry %d %q is not an interface name; expected up to 15 characters without blanks or /, optionally ending in + (a prefix, as in iptables: docker+)", i, b)
 		}
 	}
 	if strings.TrimSpace(p.Network.Iptables) == "" || strings.ContainsAny(p.Network.Iptables, " \t\n\r\x00") {

@@ -57,6 +57,16 @@ func (e *Enforcer) applyLive(dryRun bool, plan io.Writer) (finding.Finding, []fi
 		New:    "1",
 		Reason: fmt.Sprintf("route_localnet was %s, so 169.254.170.2 could not reach the agent on 127.0.0.1 (ecs-init's post-stop resets it from conf.default)", l.value),
 	}
+	if e.c.Guard != nil {
+		if ok, why := e.c.Guard.LocalhostGuardInPlace(); !ok {
+			l.f.Detail += "; not written: " + why + ", and route_localnet=1 without it makes every service bound to 127.0.0.1 reachable from the network"
+			l.f.Fix = "fix network.localhost_guard first (ecs-remediator check names what is wrong; a held xtables lock clears when the other tool finishes), then run ecs-remediator apply again"
+			if plan != nil && dryRun {
+				fmt.Fprintf(plan, "# not: sysctl -w %s=1 (%s)\n", Key, why)
+			}
+			return l.f, nil
+		}
+	}
 	if dryRun {
 		if plan != nil {
 			fmt.Fprintf(plan, "sysctl -w %s=1   # now %s\n", Key, l.value)

@@ -36,6 +36,17 @@ type Config struct {
 	PersistPath string
 	// Enforce turns the enforcer on; off, it reports nothing.
 	Enforce bool
+	// Guard, when set, is asked before 1 is written: route_localnet=1
+	// without the localhost guard opens 127.0.0.0/8 to the network. The
+	// reconciler runs the network rules first, so it answers for the
+	// same pass (cmd wires pkg/netfilter's enforcer here).
+	Guard Guard
+}
+
+// Guard tells whether the localhost guard is in place at the end of this
+// pass's network repair, and if not, why.
+type Guard interface {
+	LocalhostGuardInPlace() (ok bool, why string)
 }
 
 // Enforcer implements reconcile.Enforcer for route_localnet.

@@ -56,6 +56,8 @@ var policyCases = []policyCase{
 	{"type", "network.block_instance_role_for_bridge", "network:\n  block_instance_role_for_bridge: [true] #<\n"},
 	{"type", "network.proc_sys", "network:\n  proc_sys: [/proc/sys] #<\n"},
 	{"type", "network.docker_socket", "network:\n  docker_socket: [/var/run/docker.sock] #<\n"},
+	{"type", "network.credentials_input", "network:\n  credentials_input: [enforce] #<\n"},
+	{"type", "network.task_bridges", "network:\n  task_bridges: docker0 #<\n"},
 	{"type", "persist.iptables", "persist:\n  iptables: [auto] #<\n"},
 	{"type", "persist.sysctl", "persist:\n  sysctl: {off: true} #<\n"},
 	{"type", "persist.auto_candidates", "persist:\n  auto_candidates: /etc/sysconfig/iptables #<\n"},
@@ -97,6 +99,7 @@ var policyCases = []policyCase{
 	{"enum", "log_level", "log_level: verbose #<\n"},
 	{"enum", "network.mode", "network:\n  mode: off #<\n"},
 	{"enum", "network.route_localnet", "network:\n  route_localnet: \"1\" #<\n"},
+	{"enum", "network.credentials_input", "network:\n  credentials_input: repair #<\n"},
 	{"enum", "agent.restart", "agent:\n  restart: always #<\n"},
 	{"enum", "agent.proxy_dropin", "agent:\n  proxy_dropin: enforce #<\n"},
 	{"enum", "docker.no_proxy", "docker:\n  no_proxy: enforce #<\n"},
@@ -188,7 +191,7 @@ func policyKeys() (all, sections, durations []string) {
 
 // enumKeys are the keys with a fixed set of values.
 var enumKeys = []string{"task_iam_role", "task_iam_role_network_host", "no_proxy", "log_level", "network.mode",
-	"network.route_localnet", "agent.restart", "agent.proxy_dropin", "persist.iptables", "persist.sysctl", "metrics.textfile"}
+	"network.route_localnet", "network.credentials_input", "agent.restart", "agent.proxy_dropin", "persist.iptables", "persist.sysctl", "metrics.textfile"}
 
 var indexRE = regexp.MustCompile(`\[\d+\]`)
 

@@ -1,0 +1,240 @@
+package netfilter
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
+)
+
+// Reading what the credential packets meet on the input and output hooks
+// (see credpath.go): the filter table of the iptables backend in use and
+// of the other backend (when it holds one), as iptables-save prints them,
+// and the native nf_tables base chains, as nft prints them. The texts are
+// kept while the kernel shows they cannot have changed (the nf_tables
+// generation; for legacy, the hash of the IPv4 tables the poller uses),
+// so a steady reconcile starts no process.
+
+// pathRead is the model of both hooks.
+type pathRead struct {
+	input, output []base
+	inUse         *mtable
+	notes         []string // what could not be read: the verdict may be undecidable
+	err           error    // the backend in use could not be read
+	natives       []nftBase
+}
+
+// runCached runs name args unless slot holds its output for the same
+// namespace and key.
+func (e *Enforcer) runCached(ctx context.Context, slot **textCache, key func() string, name string, args ...string) ([]byte, error) {
+	if !e.netlink {
+		return e.r.run(ctx, nil, name, args...)
+	}
+	id := name + " " + strings.Join(args, " ")
+	netns, k := netnsID(), key()
+	if out, ok := (*slot).get(id, netns, k); ok {
+		return out, nil
+	}
+	out, err := e.r.run(ctx, nil, name, args...)
+	if err != nil {
+		*slot = nil
+		return nil, err
+	}
+	*slot = &textCache{name: id, netns: netns, key: k, out: out}
+	return out, nil
+}
+
+// v4LegacyKey is the hash of the IPv4 legacy tables ("" when it cannot
+// stand for their content).
+func v4LegacyKey() string {
+	h := fnv.New128a()
+	complete, err := legacyFamilyHash(false, h, h)
+	if err != nil || !complete {
+		return ""
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// credCache holds the texts read for the evaluator.
+type credCache struct {
+	inUse, other, nftJSON, nftText *textCache
+}
+
+func (e *Enforcer) keyFor(backend string) func() string {
+	if backend == backendNFT {
+		return nftGenKey
+	}
+	return v4LegacyKey
+}
+
+// readPath reads the model of both hooks.
+func (e *Enforcer) readPath(ctx context.Context) *pathRead {
+	pr := &pathRead{}
+	if e.cred == nil {
+		e.cred = &credCache{}
+	}
+	label := func(cmd, backend string) string {
+		return fmt.Sprintf("%s (%s) filter", filepath.Base(cmd), backend)
+	}
+	out, err := e.runCached(ctx, &e.cred.inUse, e.keyFor(e.v4.backend), e.v4.save, "-t", "filter")
+	if err != nil {
+		pr.err = fmt.Errorf("read the filter table: %w", err)
+		return pr
+	}
+	t, err := parseSaveTable(string(out), "filter", label(e.v4.cmd, e.v4.backend))
+	if err != nil {
+		pr.err = fmt.Errorf("parse %s -t filter output: %w", e.v4.save, err)
+		return pr
+	}
+	pr.inUse = t
+	pr.input = append(pr.input, base{t: t, chain: "INPUT", owner: "iptables", family: e.v4.backend, table: "filter"})
+	pr.output = append(pr.output, base{t: t, chain: "OUTPUT", owner: "iptables", family: e.v4.backend, table: "filter"})
+
+	if e.oth != "" {
+		other := backendLegacy
+		if e.v4.backend == backendLegacy {
+			other = backendNFT
+		}
+		if other == backendNFT || e.c.legacyTable("filter") {
+			save := deriveTool(e.oth, "iptables", "-save")
+			args := []string{"-t", "filter"}
+			if other == backendNFT {
+				args = nil // with -t, iptables-nft-save prints a filter table that does not exist
+			}
+			out, err := e.runCached(ctx, &e.cred.other, e.keyFor(other), save, args...)
+			if err != nil {
+				pr.notes = append(pr.notes, fmt.Sprintf("the %s backend's filter table could not be read (%v)", other, err))
+			} else if ot, err := parseSaveTable(string(out), "filter", label(e.oth, other)); err != nil {
+				pr.notes = append(pr.notes, fmt.Sprintf("parse %s output: %v", save, err))
+			} else if len(ot.chains) > 0 {
+				pr.input = append(pr.input, base{t: ot, chain: "INPUT", family: other, table: "filter"})
+				pr.output = append(pr.output, base{t: ot, chain: "OUTPUT", family: other, table: "filter"})
+			}
+		}
+	}
+
+	nft := e.c.nft()
+	if !lookPath(nft) {
+		if names := nativeTables(); len(names) > 0 {
+			pr.notes = append(pr.notes, "native nf_tables tables exist ("+strings.Join(names, ", ")+") but "+nft+" is not installed, so their chains were not evaluated (install nftables)")
+		}
+		return pr
+	}
+	js, err := e.runCached(ctx, &e.cred.nftJSON, nftGenKey, nft, "-j", "list", "ruleset")
+	if err == nil {
+		var txt []byte
+		txt, err = e.runCached(ctx, &e.cred.nftText, nftGenKey, nft, "-a", "list", "ruleset")
+		if err == nil {
+			pr.natives, err = parseNftRuleset(js, parseNftText(string(txt)))
+		}
+	}
+	if err != nil {
+		pr.notes = append(pr.notes, "the native nf_tables ruleset could not be read: "+err.Error())
+		return pr
+	}
+	for _, nb := range pr.natives {
+		b := base{t: nb.t, chain: nb.chain, prio: nb.prio, family: nb.family, table: nb.table}
+		if nb.hook == "input" {
+			pr.input = append(pr.input, b)
+		} else {
+			pr.output = append(pr.output, b)
+		}
+	}
+	return pr
+}
+
+func (c *Config) nft() string {
+	if c.Nft == "" {
+		return "nft"
+	}
+	return c.Nft
+}
+
+// legacyTable reports whether the legacy backend holds table (reading it
+// otherwise would create it).
+func (c *Config) legacyTable(table string) bool {
+	b, err := os.ReadFile(filepath.Join(c.ProcRoot, "net", "ip_tables_names"))
+	if err != nil {
+		return false
+	}
+	for _, n := range strings.Fields(string(b)) {
+		if n == table {
+			return true
+		}
+	}
+	return false
+}
+
+// nativeTables lists, over netlink, the nf_tables tables of families ip
+// and inet that iptables-nft does not own ("family name"); nil when
+// netlink cannot tell.
+func nativeTables() []string {
+	c, err := nlDial()
+	if err != nil {
+		return nil
+	}
+	defer c.close()
+	var out []string
+	for _, fam := range []struct {
+		n    uint8
+		name string
+	}{{unix.NFPROTO_IPV4, "ip"}, {unix.NFPROTO_INET, "inet"}} {
+		msgs, err := c.c.Query(nfnetlink.Request{Subsys: unix.NFNL_SUBSYS_NFTABLES, Type: unix.NFT_MSG_GETTABLE,
+			Flags: unix.NLM_F_DUMP, Family: fam.n})
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Type != unix.NFT_MSG_NEWTABLE {
+				continue
+			}
+			attrs(m.Payload, func(t uint16, d []byte) {
+				if t != unix.NFTA_TABLE_NAME {
+					return
+				}
+				name := cstr(d)
+				switch {
+				case fam.name == "ip" && (name == "filter" || name == "nat" || name == "mangle" || name == "raw" || name == "security"):
+				default:
+					out = append(out, fam.name+" "+name)
+				}
+			})
+		}
+	}
+	return out
+}
+
+// bridgeSubnet is the IPv4 network of a bridge (its containers' source
+// addresses); false when it has none or the name is a wildcard.
+func bridgeSubnet(name string) (netip.Prefix, bool) {
+	if strings.HasSuffix(name, "+") {
+		return netip.Prefix{}, false
+	}
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			ones, _ := n.Mask.Size()
+			ip, _ := netip.AddrFromSlice(n.IP.To4())
+			p, err := ip.Prefix(ones)
+			if err == nil {
+				return p, true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
