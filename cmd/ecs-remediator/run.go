@@ -259,6 +259,11 @@ func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics
 	// The bridge-path probe adds a port to the task bridge for a moment:
 	// `doctor` runs it on request, the periodic diagnosis never does.
 	c.SkipBridgePath = true
+	if c.External != nil {
+		// The unit's ProtectHome=yes hides /root from the daemon: a
+		// credentials file it cannot see is not reported missing.
+		c.External.Sandboxed = true
+	}
 	var (
 		running  atomic.Bool
 		tracker  doctor.Tracker

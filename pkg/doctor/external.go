@@ -40,6 +40,10 @@ type External struct {
 	// SSMRegistration is the SSM agent's registration file
 	// (/var/lib/amazon/ssm/registration).
 	SSMRegistration string
+	// Sandboxed is set by the daemon's periodic diagnosis: its unit hides
+	// /root (ProtectHome=yes), so a credentials file it cannot see is a
+	// skip, not a failure.
+	Sandboxed bool
 	// MaxAge is how old the credentials file may be before it counts as no
 	// longer refreshed (default DefaultCredentialsMaxAge).
 	MaxAge time.Duration
@@ -134,6 +138,10 @@ func checkExternalCredentials(e *External, procRoot string, now time.Time) Resul
 			"remove AWS_SHARED_CREDENTIALS_FILE from the SSM agent's environment (systemctl edit amazon-ssm-agent), then systemctl restart amazon-ssm-agent")
 	}
 	fi, err := os.Stat(e.CredentialsFile)
+	if err != nil && e.Sandboxed {
+		r.Status, r.Detail = Skip, fmt.Sprintf("%s cannot be seen from the daemon's sandbox (ProtectHome=yes hides /root): run ecs-remediator doctor as root to check it", e.CredentialsFile)
+		return r
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return failCreds(e.CredentialsFile+" does not exist: the agent has no instance credentials (it reads it as /rotatingcreds/credentials)"+ssm.note(),
 			"make sure the SSM agent runs, is registered and shares its credentials (\"Profile\": {\"ShareCreds\": true} in /etc/amazon/ssm/amazon-ssm-agent.json, the default)")

@@ -94,6 +94,15 @@ func TestExternalInstance(t *testing.T) {
 	}
 }
 
+// The daemon's sandbox hides /root: a file it cannot see is a skip.
+func TestExternalSandboxed(t *testing.T) {
+	c := anywhere(t, reg, "", 0, "PATH=/usr/bin")
+	c.External.Sandboxed = true
+	if r := checkExternal(c, time.Now())[1]; r.Status != Skip || !strings.Contains(r.Detail, "ProtectHome") {
+		t.Errorf("%+v", r)
+	}
+}
+
 // ECS_EXTERNAL read differently by ecs-init and the agent.
 func TestExternalMismatch(t *testing.T) {
 	for _, tc := range []struct {
