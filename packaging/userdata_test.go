@@ -12,7 +12,8 @@ import (
 
 // The user data and cloud-init files parse (bash -n, YAML), and each uses
 // what its distribution has: Amazon Linux 2 yum, no amazon-linux-extras,
-// no `systemctl enable --now` (systemd 219 has no --now; it came in 220),
+// no `systemctl enable --now` (upstream systemd 219 has no --now, it came
+// in 220; RHEL 7's 219 backports it),
 // and iptables-services by name (yum installs no Recommends); Amazon Linux
 // 2023 dnf; Ubuntu and Debian apt. Every one starts the daemon with
 // --no-block (user data runs inside cloud-final.service).

@@ -7,8 +7,9 @@
 # Amazon Linux 2 differs from Amazon Linux 2023 (al2023-user-data.sh) in
 # three ways this script handles: yum instead of dnf; yum does not install
 # the package's Recommends, so iptables-services (which restores the saved
-# rules at boot) is installed here; and systemd 219 has no
-# `systemctl enable --now` (added in 220), so enable and start are two calls.
+# rules at boot) is installed here; and upstream systemd 219 has no
+# `systemctl enable --now` (it came in 220; RHEL 7's 219 backports it), so
+# enable and start are two calls, which work on either.
 #
 # Set:
 #   ECS_REMEDIATOR_RPM  where the RPM is: s3://bucket/key, https://..., or a
