@@ -54,7 +54,7 @@ agent:
 				// shortened, and a drift row says nothing about rules that
 				// are not needed (no docker0 here).
 				tty := runTTY(t, 200, unwrapEnv, "check", "--config", h.policy)
-				if !strings.Contains(tty.stdout, " -A PREROUTING with the rule above)") || strings.Contains(tty.stdout, "(runs: ") ||
+				if !strings.Contains(tty.stdout, " -t nat -A PREROUTING with the rule above)") || strings.Contains(tty.stdout, "(runs: ") ||
 					strings.Contains(tty.stdout, "not needed") {
 					t.Errorf("check on a terminal:\n%s", tty.stdout)
 				}

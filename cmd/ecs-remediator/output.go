@@ -215,7 +215,7 @@ var (
 
 // shortFix shortens a fix that repeats the detail: "ecs-remediator apply
 // (runs: iptables -t nat -A OUTPUT <the rule the detail shows>)" becomes
-// "ecs-remediator apply (runs iptables -A OUTPUT with the rule above)". A
+// "ecs-remediator apply (runs iptables -t nat -A OUTPUT with the rule above)". A
 // fix with any command the detail does not show is kept whole.
 func shortFix(detail, fix string) string {
 	m := runsRe.FindStringSubmatch(fix)
@@ -229,7 +229,7 @@ func shortFix(detail, fix string) string {
 		if cm == nil || !strings.Contains(detail, " "+cm[2]+" "+cm[4]+" "+cm[6]) {
 			return fix
 		}
-		verbs = append(verbs, cm[1]+" "+cm[3]+" "+cm[4]+cm[5])
+		verbs = append(verbs, cm[1]+" "+cm[2]+" "+cm[3]+" "+cm[4]+cm[5])
 	}
 	what := "the rule above"
 	if len(verbs) > 1 {

@@ -194,11 +194,11 @@ func TestWrap(t *testing.T) {
 func TestShortFix(t *testing.T) {
 	detail := "missing: iptables -t nat OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679"
 	fix := "ecs-remediator apply (runs: iptables -t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679)"
-	if got, want := shortFix(detail, fix), "ecs-remediator apply (runs iptables -A OUTPUT with the rule above)"; got != want {
+	if got, want := shortFix(detail, fix), "ecs-remediator apply (runs iptables -t nat -A OUTPUT with the rule above)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	guard := "missing: iptables -t filter INPUT --dst 127.0.0.0/8 -j DROP"
-	if got, want := shortFix(guard, "ecs-remediator apply (runs: iptables -t filter -I INPUT 2 --dst 127.0.0.0/8 -j DROP)"), "ecs-remediator apply (runs iptables -I INPUT 2 with the rule above)"; got != want {
+	if got, want := shortFix(guard, "ecs-remediator apply (runs: iptables -t filter -I INPUT 2 --dst 127.0.0.0/8 -j DROP)"), "ecs-remediator apply (runs iptables -t filter -I INPUT 2 with the rule above)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	// A command the detail does not show is kept.
