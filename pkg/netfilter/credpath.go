@@ -79,9 +79,14 @@ var (
 	credsAddrP = netip.MustParseAddr(credentialsAddr)
 )
 
+// hostPath is how the host reaches 169.254.170.2 (hostRoute), nil in
+// tests of the pure parts: the output interface is then unknown.
+type hostPath func(netip.Addr) (oif string, src netip.Addr, ok bool)
+
 // flows are the packets to follow; subnet finds a bridge's network (its
-// containers' source addresses), nil in tests of the pure parts.
-func (c *Config) flows(subnet func(string) (netip.Prefix, bool)) []flow {
+// containers' source addresses), route the host path's output interface
+// and source; either nil in tests of the pure parts.
+func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath) []flow {
 	port := c.AgentPort
 	ps := strconv.Itoa(port)
 	syn := func(hook string) pkt {
@@ -111,7 +116,19 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool)) []flow {
 	out := syn("output")
 	out.oif = iface{any: true}
 	out.src = addr{in: anyV4, local: yes}
-	fs = append(fs, flow{name: "host path (" + credentialsAddr + ":80 -> 127.0.0.1:" + ps + ", output)", hook: "output", chain: "OUTPUT", p: out,
+	if route != nil {
+		if oif, src, ok := route(credsAddrP); ok {
+			out.oif = iface{name: oif}
+			if src.IsValid() {
+				out.src.in = netip.PrefixFrom(src, 32)
+			}
+		}
+	}
+	via := "output"
+	if !out.oif.any {
+		via = "output via " + out.oif.name
+	}
+	fs = append(fs, flow{name: "host path (" + credentialsAddr + ":80 -> 127.0.0.1:" + ps + ", " + via + ")", hook: "output", chain: "OUTPUT", p: out,
 		args: strings.Fields("-d 127.0.0.1/32 -p tcp --dport " + ps + " -m conntrack --ctstate DNAT -j ACCEPT"),
 		nft:  "ip daddr 127.0.0.1 tcp dport " + ps + " ct status dnat accept"})
 	in := syn("input")
@@ -132,7 +149,7 @@ func (c Config) credpathWants() []want {
 		return nil
 	}
 	var ws []want
-	for i, f := range c.flows(nil) {
+	for i, f := range c.flows(nil, nil) {
 		w := want{item: ItemCredentialsInput, table: "filter", chain: f.chain, args: f.args,
 			needle: strconv.Itoa(c.AgentPort), place: top, order: 10 + i,
 			what: "the " + f.name + " is accepted"}
@@ -256,7 +273,7 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 	}
 	f = finding.Finding{Item: ItemCredentialsInput, Status: finding.OK}
 	enforce := e.c.CredentialsInput == "enforce"
-	fs := e.c.flows(bridgeSubnet)
+	fs := e.c.flows(bridgeSubnet, hostRoute)
 	var pr *pathRead
 	var rs []flowResult
 	var planned []insertion

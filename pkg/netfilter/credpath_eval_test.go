@@ -38,7 +38,7 @@ func evalSave(t *testing.T, c Config, save string, subnet string, natives []nftB
 	if subnet != "" {
 		sub = func(string) (netip.Prefix, bool) { return netip.MustParsePrefix(subnet), true }
 	}
-	return evaluate(pr, c.flows(sub))
+	return evaluate(pr, c.flows(sub, nil))
 }
 
 func verdictName(v vkind) string {
@@ -266,5 +266,23 @@ func TestRepairPositions(t *testing.T) {
 		"-I INPUT 2 -i lo -d 127.0.0.1/32 -p tcp --dport 51679 -m conntrack --ctstate DNAT -j ACCEPT\nCOMMIT\n"
 	if string(batch) != want {
 		t.Errorf("batch:\n%s\nwant:\n%s", batch, want)
+	}
+}
+
+// TestHostRouteDecides: with the route of 169.254.170.2 known (hostRoute),
+// an output-interface match is decided instead of undecidable.
+func TestHostRouteDecides(t *testing.T) {
+	tb, err := parseSaveTable("*filter\n:OUTPUT DROP [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := &pathRead{inUse: tb, output: []base{{t: tb, chain: "OUTPUT", owner: "iptables"}}}
+	for oif, want := range map[string]vkind{"lo": vAccept, "eth0": vDrop} {
+		route := func(netip.Addr) (string, netip.Addr, bool) { return oif, netip.MustParseAddr("10.0.0.5"), true }
+		c := credConfig()
+		rs := evaluate(pr, c.flows(nil, route))
+		if rs[1].hv.v != want || !strings.Contains(rs[1].f.name, "output via "+oif) {
+			t.Errorf("route via %s: %s %s, want %s", oif, rs[1].f.name, verdictName(rs[1].hv.v), verdictName(want))
+		}
 	}
 }

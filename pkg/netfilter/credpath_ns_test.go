@@ -249,6 +249,8 @@ func TestCredentialPathHardened(t *testing.T) {
 			setup: "nft -f - <<'EOF'\ntable inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  iif \"lo\" accept\n  ct state established,related accept\n  tcp dport 22 accept\n }\n}\nEOF"},
 		{name: "nft tcp dport 51679 reject", bridgeBlocked: true, hostBlocked: true, native: true,
 			setup: "nft -f - <<'EOF'\ntable inet hardening {\n chain input {\n  type filter hook input priority 10; policy accept;\n  tcp dport 8080 drop\n  tcp dport 51679 reject\n }\n}\nEOF"},
+		{name: "OUTPUT policy DROP with -o lo accepted (169.254.170.2 is routed via lo here)", ok: true,
+			setup: "$IPT -A OUTPUT -o lo -j ACCEPT; $IPT -A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT; $IPT -P OUTPUT DROP"},
 		{name: "operator's own accept", ok: true,
 			setup: "$IPT -A INPUT -i lo -j ACCEPT; $IPT -A INPUT -i docker0 -d 127.0.0.1 -p tcp --dport 51679 -j ACCEPT; $IPT -P INPUT DROP"},
 	} {
