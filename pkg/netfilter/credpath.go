@@ -116,10 +116,12 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 	out := syn("output")
 	out.oif = iface{any: true}
 	out.src = addr{in: anyV4, local: yes}
+	var hostSrc netip.Addr
 	if route != nil {
 		if oif, src, ok := route(credsAddrP); ok {
 			out.oif = iface{name: oif}
 			if src.IsValid() {
+				hostSrc = src
 				out.src.in = netip.PrefixFrom(src, 32)
 			}
 		}
@@ -134,6 +136,9 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 	in := syn("input")
 	in.iif = iface{name: "lo"}
 	in.src = addr{in: anyV4, local: yes}
+	if hostSrc.IsValid() {
+		in.src.in = netip.PrefixFrom(hostSrc, 32) // the REDIRECT keeps the source
+	}
 	fs = append(fs, flow{name: "host path (delivered on lo to 127.0.0.1:" + ps + ")", hook: "input", chain: "INPUT", p: in,
 		args: strings.Fields("-i lo -d 127.0.0.1/32 -p tcp --dport " + ps + " -m conntrack --ctstate DNAT -j ACCEPT"),
 		nft:  `iifname "lo" ip daddr 127.0.0.1 tcp dport ` + ps + " ct status dnat accept"})
