@@ -16,6 +16,7 @@ type artifacts struct {
 	Credclient string // the stand-in agent and SDK client
 	RPM        string // version RPMVersion
 	RPMNext    string // version RPMNextVersion, for the upgrade
+	RPMPrev    string // version RPMPrevVersion, built as releases before 0.1.0 were (nfpm)
 	Deb        string // version RPMVersion
 	DebNext    string // version RPMNextVersion, for the upgrade
 }
@@ -23,6 +24,7 @@ type artifacts struct {
 const (
 	RPMVersion     = "1.0.0"
 	RPMNextVersion = "1.0.1"
+	RPMPrevVersion = "0.9.0"
 )
 
 var (
@@ -127,6 +129,22 @@ func doBuild(t *testing.T) (artifacts, error) {
 	}
 	if a.RPMNext, err = pkg(RPMNextVersion, "rpm"); err != nil {
 		return a, err
+	}
+	// The previous release's RPM: nfpm with the old packaging.
+	prev := filepath.Join(workDir, "rpm-"+RPMPrevVersion)
+	if err := os.MkdirAll(prev, 0o755); err != nil {
+		return a, err
+	}
+	cmd := exec.Command(nfpm, "package", "--config", "test/e2e/testdata/nfpm-previous.yaml", "--packager", "rpm", "--target", prev+"/")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "ARCH="+runtime.GOARCH, "VERSION="+RPMPrevVersion, "RELEASE=1", "BINARY="+a.Binary)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return a, fmt.Errorf("nfpm (the previous release's RPM): %v\n%s", err, b)
+	}
+	if m, _ := filepath.Glob(filepath.Join(prev, "*.rpm")); len(m) == 1 {
+		a.RPMPrev = m[0]
+	} else {
+		return a, fmt.Errorf("nfpm made %d RPMs in %s, want 1", len(m), prev)
 	}
 	if a.Deb, err = pkg(RPMVersion, "deb"); err != nil {
 		return a, err
