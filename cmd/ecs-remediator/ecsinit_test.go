@@ -41,6 +41,7 @@ type ecsInitState struct {
 	start, end time.Time
 	copies     map[string]int
 	localnet   string
+	route      bool // 169.254.170.2/32 dev lo is in the main table
 }
 
 // ecsInitRules name ecs-init's rules by a literal their -save line holds.
@@ -81,6 +82,11 @@ func sampleEcsInit(save, save6 string) (ecsInitState, error) {
 		return s, err
 	}
 	s.localnet = strings.TrimSpace(string(v))
+	out, err := exec.Command("ip", "-4", "route", "show", "169.254.170.2/32", "dev", "lo").CombinedOutput()
+	if err != nil {
+		return s, fmt.Errorf("ip route show: %v: %s", err, out)
+	}
+	s.route = strings.TrimSpace(string(out)) != ""
 	s.end = time.Now()
 	return s, nil
 }
@@ -155,8 +161,15 @@ func TestDaemonConvergesWithEcsInit(t *testing.T) {
 	if testing.Short() {
 		cycles = 10 // still ten agent restarts within a minute
 	}
-	for _, b := range nstest.Backends {
-		t.Run(b.Name, func(t *testing.T) {
+	type host struct {
+		name     string
+		b        nstest.Backend
+		ipv6Only bool // no IPv4 default route: ecs-init adds the credentials route
+	}
+	hosts := []host{{"nft", nstest.Backends[0], false}, {"legacy", nstest.Backends[1], false}, {"nft-ipv6-only", nstest.Backends[0], true}}
+	for _, hc := range hosts {
+		b := hc.b
+		t.Run(hc.name, func(t *testing.T) {
 			ip6, save6 := "ip6tables-"+b.Name, "ip6tables-"+b.Name+"-save"
 			nstest.Require(t, b.Iptables, b.Save, b.Restore, ip6, save6, "ip", "sysctl")
 			h := newHost(t, good, "")
@@ -179,8 +192,12 @@ agent:
 			os.WriteFile(h.policy, []byte(pol), 0o644)
 
 			nstest.Run(t, func() {
-				// A host with Docker's bridge and an IPv4 default route.
-				nstest.Sh(t, "ip link add docker0 type bridge && ip link add eth0 type veth peer name eth0p && ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0p up && ip link set eth0 up && ip route add default via 10.0.0.1")
+				// A host with Docker's bridge and an IPv4 default route, or
+				// an IPv6-only one.
+				nstest.Sh(t, "ip link add docker0 type bridge && ip link add eth0 type veth peer name eth0p && ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0p up && ip link set eth0 up")
+				if !hc.ipv6Only {
+					nstest.Sh(t, "ip route add default via 10.0.0.1")
+				}
 				var cmds []string
 				var cmdMu sync.Mutex
 				ei := ecsinit.Host{PATH: path, Bridge: "docker0", Log: func(c string, err error) {
@@ -212,7 +229,7 @@ agent:
 							}
 						}
 					}
-					return s.localnet == "1"
+					return s.localnet == "1" && s.route == hc.ipv6Only
 				}
 				eventually(t, "the daemon installs ecs-init's rules", logs, func() bool {
 					s, err := sampleEcsInit(b.Save, save6)
@@ -279,6 +296,11 @@ agent:
 				}
 				checks := map[string]func(ecsInitState) bool{
 					"route_localnet=1": func(s ecsInitState) bool { return s.localnet == "1" },
+				}
+				if hc.ipv6Only {
+					checks["credentials route"] = func(s ecsInitState) bool { return s.route }
+				} else {
+					checks["no credentials route"] = func(s ecsInitState) bool { return !s.route }
 				}
 				for _, fam := range []string{"v4.", "v6."} {
 					for name := range ecsInitRules {

@@ -163,6 +163,11 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		// ecs-init's post-stop resets route_localnet without touching a
 		// rule: read it every sysctlEvery, whatever the backend.
 		watch.Sysctls(ctx, w.sysctls, sysctlEvery, out)
+		if w.routes {
+			if err := watch.Routes(ctx, out); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if w.nf != nil {
 			poll := !w.nf.HasEvents()
 			if w.nf.UsesNFT() {

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/credroute"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dockerapi"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dockerproxy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
@@ -36,6 +37,7 @@ type wired struct {
 	nf      *netfilter.Enforcer // nil when network.mode is ignore
 	watched []string            // files (globs) whose change means "look again"
 	sysctls []string            // /proc/sys values to poll (watch.Sysctls)
+	routes  bool                // the credentials route is enforced (watch.Routes)
 }
 
 func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
@@ -114,6 +116,10 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		nf.OnFallback(func(backend, reason string, err error) { logFallback(log, backend, reason, err) })
 		es = append(es, nf)
 		w.nf = nf
+		// The credentials route of IPv6-only hosts (ecs-init adds it
+		// there; nothing is done on a host with an IPv4 default route).
+		es = append(es, credroute.New())
+		w.routes = true
 	}
 	if p.Network.Mode == policy.Enforce && p.Network.RouteLocalnet == policy.Enforce {
 		persist := policy.Resolve(p.Persist.Sysctl)
