@@ -46,7 +46,9 @@ agent:
 					}
 				}
 				for _, f := range rep.Findings {
-					if strings.HasPrefix(f.Item, "network.") && f.Status == "drift" && !strings.Contains(f.Fix, "(runs: "+b.Iptables+" -t ") {
+					// (network.credentials_route is a route, not a rule: no
+					// namespace here has an IPv4 default route.)
+					if strings.HasPrefix(f.Item, "network.") && f.Item != "network.credentials_route" && f.Status == "drift" && !strings.Contains(f.Fix, "(runs: "+b.Iptables+" -t ") {
 						t.Errorf("%s: the JSON fix is not the whole command: %q", f.Item, f.Fix)
 					}
 				}

@@ -113,7 +113,7 @@ func (e *Enforcer) judge(rs []route, lo int, repair bool) (finding.Finding, []fi
 	}
 	f.Status = finding.Drift
 	f.Detail = "missing: " + wanted + " on a host without an IPv4 default route (IPv6-only): tasks have no path to the credentials endpoint"
-	f.Fix = "ecs-remediator apply (runs: ip route add " + wanted + ")"
+	f.Fix = "ecs-remediator apply, which adds it as ecs-init does: ip route add " + wanted
 	if !repair {
 		return f, nil
 	}
