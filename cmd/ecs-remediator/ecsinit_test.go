@@ -117,37 +117,43 @@ func goInNamespace(t *testing.T, fn func()) (wait func()) {
 // badRun is the longest time a check failed in a row, bounded from above:
 // from the start of the last good sample before to the end of the first
 // good sample after (a bad state still present at the end counts to the
-// last sample).
-func badRun(ss []ecsInitState, good func(ecsInitState) bool) (time.Duration, time.Time) {
-	var worst time.Duration
-	var worstAt time.Time
+// last sample). edges is how much of that is the sampler's own
+// resolution at the two ends: from the last good sample's start to the
+// first bad one's, and from the last bad sample's end to the first good
+// one's (on a loaded machine one sample can take hundreds of
+// milliseconds).
+func badRun(ss []ecsInitState, good func(ecsInitState) bool) (worst, edges time.Duration, at time.Time) {
 	lastGood := -1
+	note := func(i int, end time.Time, lastBad int) {
+		if d := end.Sub(ss[lastGood].start); d > worst {
+			worst, at = d, ss[lastGood+1].start
+			edges = ss[lastGood+1].start.Sub(ss[lastGood].start) + end.Sub(ss[lastBad].end)
+		}
+	}
 	for i, s := range ss {
 		if !good(s) {
 			continue
 		}
 		if lastGood >= 0 && i > lastGood+1 {
-			if d := s.end.Sub(ss[lastGood].start); d > worst {
-				worst, worstAt = d, ss[lastGood+1].start
-			}
+			note(i, s.end, i-1)
 		}
 		lastGood = i
 	}
 	if n := len(ss); n > 0 && lastGood < n-1 && lastGood >= 0 {
-		if d := ss[n-1].end.Sub(ss[lastGood].start); d > worst {
-			worst, worstAt = d, ss[lastGood+1].start
-		}
+		note(n-1, ss[n-1].end, n-1)
 	}
-	return worst, worstAt
+	return worst, edges, at
 }
 
 // convergenceBound is the contract of issue 15: each of ecs-init's rules
 // is missing or duplicated, and route_localnet is 0, for at most 1 s at
-// a time. A sample is an iptables-save and an ip6tables-save (tens of
-// milliseconds each on a busy 2-CPU machine), and the interval measured
-// also holds ecs-init's own post-stop (seven processes); the assertion
-// allows 1 s on top of the contract for that. It is a correctness bound,
-// not a speed measurement (make bench measures the latency).
+// a time. The interval measured is an upper bound: it also holds
+// ecs-init's own post-stop (seven processes) and, at each end, one step of
+// the sampler (an iptables-save and an ip6tables-save, tens of
+// milliseconds, more on a busy 2-CPU machine). The assertion subtracts
+// those sampler steps and allows 1 s on top of the contract for the rest
+// and for a loaded machine. It is a correctness bound, not a speed
+// measurement (make bench measures the latency).
 const convergenceBound = 2 * time.Second
 
 // Contract (issues 15, 16): ecs-init's real command sequence, started and
@@ -312,10 +318,11 @@ agent:
 					}
 				}
 				for what, ok := range checks {
-					d, at := badRun(samples, ok)
-					t.Logf("%s: longest miss %v", what, d.Round(time.Millisecond))
-					if d > convergenceBound {
-						t.Errorf("%s did not hold for %v from %s (bound %v)\n%s", what, d.Round(time.Millisecond), at.Format("15:04:05.000"), convergenceBound, dump())
+					d, edges, at := badRun(samples, ok)
+					t.Logf("%s: longest miss %v (of which %v the sampler's steps at its ends)", what, d.Round(time.Millisecond), edges.Round(time.Millisecond))
+					if d-edges > convergenceBound {
+						t.Errorf("%s did not hold for %v from %s (%v without the sampler's steps; bound %v)\n%s", what, d.Round(time.Millisecond), at.Format("15:04:05.000"),
+							(d - edges).Round(time.Millisecond), convergenceBound, dump())
 					}
 				}
 				// The run was a real convergence: the daemon removed
