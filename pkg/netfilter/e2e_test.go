@@ -102,6 +102,17 @@ func curlClient(pid int) (agentCreds, error) {
 	return curlFrom(pid, "http://169.254.170.2/v2/credentials/"+credID)
 }
 
+// curlReaches is curlFrom where the path must work: a connect that a
+// loaded machine (2 cores, many namespaces) lets time out is tried again,
+// up to 3 times. Where a path must fail, one try is the answer.
+func curlReaches(pid int, url string) (agentCreds, error) {
+	got, err := curlFrom(pid, url)
+	for i := 1; i < 3 && err != nil; i++ {
+		got, err = curlFrom(pid, url)
+	}
+	return got, err
+}
+
 func curlFrom(pid int, url string) (agentCreds, error) {
 	var got agentCreds
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -192,7 +203,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 				} else if got["AWS_ACCESS_KEY_ID"] != creds.AccessKeyID || got["AWS_SECRET_ACCESS_KEY"] != creds.SecretAccessKey || got["AWS_SESSION_TOKEN"] != creds.Token {
 					t.Errorf("%s: host path: the AWS CLI got %v, want %+v", when, got, creds)
 				}
-				bc, err := curlClient(pid)
+				bc, err := curlReaches(pid, "http://169.254.170.2/v2/credentials/"+credID)
 				if err != nil {
 					t.Errorf("%s: bridge path: %v", when, err)
 				} else if bc != creds {
@@ -244,7 +255,11 @@ func TestLocalhostGuardClosesLoopback(t *testing.T) {
 			url := "http://127.0.0.1:51679/v2/credentials/" + credID
 			open := func(when string, want bool) {
 				t.Helper()
-				got, err := curlFrom(pid, url)
+				fetch := curlFrom
+				if want {
+					fetch = curlReaches
+				}
+				got, err := fetch(pid, url)
 				if want && (err != nil || got != creds) {
 					t.Errorf("%s: 127.0.0.1:51679 should be reachable from the network: %+v %v", when, got, err)
 				}
