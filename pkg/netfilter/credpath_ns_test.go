@@ -419,3 +419,56 @@ func TestRouteLocalnetWaitsForGuard(t *testing.T) {
 		})
 	})
 }
+
+// TestShadowedGuardBinary: a foreign `-I INPUT 1 -i <if> -j ACCEPT` above
+// the conntrack guard, and no raw guard: a host on the network reaches
+// 127.0.0.1 while route_localnet=1. check exits 1 (drift, not a warning),
+// apply puts the raw guard back and closes it without touching the
+// foreign rule, and check is then clean.
+func TestShadowedGuardBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test (veth, the binary): skipped with -short")
+	}
+	forBackends(t, func(t *testing.T, b nstest.Backend) {
+		nstest.Require(t, "nsenter", "unshare", "curl")
+		nstest.Run(t, func() {
+			if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/route_localnet", []byte("1"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			serveAgent(t, 51679, agentCreds{AccessKeyID: "ASIALOOPBACKONLY0002"})
+			pid := startContainer(t, true)
+			reachable := func() bool {
+				_, err := curlFrom(pid, "http://127.0.0.1:51679/v2/credentials/"+credID)
+				return err == nil
+			}
+			policy, _ := binPolicy(t, b, t.TempDir(), "config.yaml", "")
+			if r := runBinary(t, "apply", "--config", policy); r.code != 0 {
+				t.Fatalf("apply: exit %d\n%s", r.code, r.err)
+			}
+			if reachable() {
+				t.Fatal("127.0.0.1:51679 reachable from the network with both guards")
+			}
+			nstest.Sh(t, b.Iptables+" -I INPUT 1 -i veth-host -j ACCEPT; "+b.Iptables+" -t raw -D PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP")
+			if !reachable() {
+				t.Fatal("the shadowed guard did not open 127.0.0.1 (test setup)")
+			}
+			r := runBinary(t, "check", "--config", policy, "--json")
+			if f := r.findings[ItemLocalhostGuard]; r.code != 1 || f.Status != finding.Drift || !strings.Contains(f.Detail, "-i veth-host -j ACCEPT") {
+				t.Errorf("check: exit %d, %+v; want 1 and drift naming the foreign rule", r.code, f)
+			}
+			if r := runBinary(t, "apply", "--config", policy); r.code != 0 {
+				t.Fatalf("apply: exit %d\n%s", r.code, r.err)
+			}
+			if reachable() {
+				t.Error("127.0.0.1:51679 still reachable from the network after apply")
+			}
+			r = runBinary(t, "check", "--config", policy, "--json")
+			if f := r.findings[ItemLocalhostGuard]; r.code != 0 || f.Status != finding.OK || !strings.Contains(f.Detail, "raw guard drops") {
+				t.Errorf("check after apply: exit %d, %+v", r.code, f)
+			}
+			if in := nstest.Sh(t, b.Iptables+" -S INPUT 1"); !strings.Contains(in, "-A INPUT -i veth-host -j ACCEPT") {
+				t.Errorf("the foreign rule was moved or removed: INPUT 1 is %s", in)
+			}
+		})
+	})
+}
