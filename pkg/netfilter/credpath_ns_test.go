@@ -285,6 +285,16 @@ func TestCredentialPathHardened(t *testing.T) {
 						t.Fatalf("check: exit %d, %+v; want 1, drift\n%s", r.code, f, r.out)
 					}
 					t.Logf("check: %s: %s; fix: %s", f.Status, f.Detail, f.Fix)
+					if !tc.ok && !tc.native {
+						// the dry run prints our accept and changes nothing
+						r = runBinary(t, "apply", "--config", policy, "--dry-run")
+						if r.code != 0 || !strings.Contains(r.out, "-p tcp --dport 51679 -m conntrack --ctstate DNAT -j ACCEPT") {
+							t.Errorf("dry run: exit %d\n%s", r.code, r.out)
+						}
+						if after := withoutOurFilter(t, b, ws); after != beforeRules || env.bridge() != !tc.bridgeBlocked {
+							t.Errorf("the dry run changed the ruleset")
+						}
+					}
 					r = runBinary(t, "apply", "--config", policy)
 					switch {
 					case tc.native:
