@@ -286,3 +286,30 @@ func TestHostRouteDecides(t *testing.T) {
 		}
 	}
 }
+
+// TestManualFix: the command a block in a table we do not own gets.
+func TestManualFix(t *testing.T) {
+	e := &Enforcer{c: credConfig(), oth: "iptables-legacy", v4: tools{cmd: "iptables-nft", backend: backendNFT}}
+	cc := credConfig()
+	fl := cc.flows(nil, nil)[0]
+	tb := &mtable{where: "nft inet filter", chains: map[string]*mchain{"input": {name: "input", policy: "DROP",
+		rules: []mrule{{ref: ruleRef{pos: 1, handle: 4}}, {ref: ruleRef{pos: 2, handle: 9}}}}}}
+	for _, tc := range []struct {
+		name string
+		br   baseResult
+		want string
+	}{
+		{"a rule of a native table", baseResult{b: base{t: tb, chain: "input", family: "inet", table: "filter"}, o: outcome{v: vDrop, top: 2}},
+			"`nft insert rule inet filter input position 9 iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
+		{"the policy of a native table", baseResult{b: base{t: tb, chain: "input", family: "inet", table: "filter"}, o: outcome{v: vDrop, top: 3}},
+			"`nft add rule inet filter input iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
+		{"firewalld", baseResult{b: base{t: tb, chain: "filter_INPUT", family: "inet", table: "firewalld"}, o: outcome{v: vDrop, top: 1}},
+			"--get-zone-of-interface=docker0)\" --add-rich-rule='rule family=\"ipv4\" destination address=\"127.0.0.1\" port port=\"51679\" protocol=\"tcp\" accept'"},
+		{"the other backend", baseResult{b: base{t: &mtable{chains: map[string]*mchain{"INPUT": {rules: make([]mrule, 3)}}}, chain: "INPUT", family: backendLegacy, table: "filter"}, o: outcome{v: vDrop, top: 2}},
+			"`iptables-legacy -t filter -I INPUT 2 -i docker0 -d 127.0.0.1/32 -p tcp --dport 51679 -m conntrack --ctstate DNAT -j ACCEPT`"},
+	} {
+		if got := e.manualFix(tc.br, fl); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %s\nwant it to hold %s", tc.name, got, tc.want)
+		}
+	}
+}
