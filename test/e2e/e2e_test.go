@@ -396,6 +396,12 @@ func security(t *testing.T, h host) {
 	if v > 2.0 {
 		t.Errorf("exposure %.1f is above 2.0:\n%s", v, out)
 	}
+	// The bounds a local user cannot push the daemon past (docs/security.md).
+	for prop, want := range map[string]string{"LimitNOFILE": "1024", "MemoryMax": "268435456", "TasksMax": "128"} {
+		if got := h.prop(t, daemon, prop); got != want {
+			t.Errorf("%s %s = %s, want %s", daemon, prop, got, want)
+		}
+	}
 }
 
 // 6. Upgrading keeps the edited policy and restarts the running daemon (not
