@@ -16,6 +16,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
@@ -117,6 +118,7 @@ func doctorConfig(p *policy.Policy, units *agent.DBus) doctor.Config {
 		AgentUnit:        p.Agent.Unit,
 		ProcRoot:         p.Doctor.ProcRoot,
 		AgentPort:        p.Network.AgentPort,
+		TaskBridges:      doctorTaskBridges(p),
 		Timeout:          p.Doctor.Timeout,
 		UnitState:        units.ActiveState,
 	}
@@ -178,8 +180,19 @@ func checkURL(s string) error {
 }
 
 // itemCredentialsInput is check's static evaluation of the credential
-// flows through the input filters (pkg/netfilter).
-const itemCredentialsInput = "network.credentials_input"
+// flows through the input filters.
+const itemCredentialsInput = netfilter.ItemCredentialsInput
+
+// doctorTaskBridges are the bridges the probe looks for: the policy's
+// network.task_bridges, resolved as the static evaluation resolves them
+// (empty: Docker's default bridge, docker0), so that probe and check
+// judge the same bridge.
+func doctorTaskBridges(p *policy.Policy) []string {
+	if len(p.Network.TaskBridges) > 0 {
+		return p.Network.TaskBridges
+	}
+	return []string{netfilter.DefaultTaskBridge}
+}
 
 // crossCheckBridgePath compares check's static verdict on the bridge path
 // (network.credentials_input) with what the real probe

@@ -17,6 +17,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/logging"
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/aemm"
 )
 
@@ -299,5 +300,17 @@ func TestCrossCheckBridgePath(t *testing.T) {
 				t.Fatal("another item changed")
 			}
 		})
+	}
+}
+
+// The probe looks at the bridges the static evaluation judges.
+func TestDoctorTaskBridges(t *testing.T) {
+	p := policy.Default()
+	if got := doctorTaskBridges(p); len(got) != 1 || got[0] != "docker0" {
+		t.Fatalf("default policy: %q, want [docker0]", got)
+	}
+	p.Network.TaskBridges = []string{"br-tasks", "cni+"}
+	if got := doctorConfig(p, nil).TaskBridges; len(got) != 2 || got[0] != "br-tasks" || got[1] != "cni+" {
+		t.Fatalf("configured: %q", got)
 	}
 }
