@@ -25,17 +25,27 @@ func TestDaemonLegacyLockEvents(t *testing.T) {
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
 	h := newHost(t, good, "")
 	lock := filepath.Join(h.dir, "xtables.lock")
-	pol := fmt.Sprintf(`ecs_config: %s
+	// Every path the daemon writes is off or in h.dir: a default would be
+	// the host's own (/etc/sysctl.d).
+	pol := fmt.Sprintf(`ecs_config: %[1]s
 ecs_config_base: "off"
 resync_interval: 1h
 poll_interval: 1h
 log_level: debug
 network:
-  iptables: %s
+  iptables: %[2]s
+persist:
+  iptables: "off"
+  sysctl: "off"
+  systemd_dir: %[4]s
 agent:
   restart: never
-  proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "ecs.service.d"))
+  proxy_dropin_dir: %[3]s
+metrics:
+  textfile: "off"
+docker:
+  no_proxy: ignore
+`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "ecs.service.d"), filepath.Join(h.dir, "systemd"))
 	os.WriteFile(h.policy, []byte(pol), 0o644)
 	env := append(os.Environ(), "XTABLES_LOCKFILE="+lock)
 	nstest.Run(t, func() {

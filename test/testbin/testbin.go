@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -31,7 +32,9 @@ func Build(dir string) (string, error) {
 
 // Main is a TestMain for the suites that run the binary: it builds it
 // once into a temporary directory, sets *bin, runs the tests and removes
-// the directory. A failed build fails the suite.
+// the directory. A failed build fails the suite, and so does a test that
+// changed the machine itself (a file the built-in policy writes, the
+// host's route_localnet).
 func Main(m *testing.M, bin *string) {
 	dir, err := os.MkdirTemp("", "ecs-remediator-test")
 	if err != nil {
@@ -43,8 +46,13 @@ func Main(m *testing.M, bin *string) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	before := hostState()
 	code := m.Run()
 	os.RemoveAll(dir)
+	if changed := hostChanges(before, hostState()); len(changed) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: a test changed the machine it runs on (give it temporary paths and a namespace):\n  %s\n", strings.Join(changed, "\n  "))
+		code = 1
+	}
 	os.Exit(code)
 }
 
