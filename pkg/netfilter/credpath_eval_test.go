@@ -313,3 +313,43 @@ func TestManualFix(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEvaluate: the three flows through a filter table of n foreign
+// INPUT rules (ssh-style accepts on other ports, source-restricted
+// accepts that fork, a user chain) ending in policy DROP.
+func BenchmarkEvaluate(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		var sb strings.Builder
+		sb.WriteString("*filter\n:INPUT DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:CIS - [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -j CIS\n")
+		for i := 0; i < n; i++ {
+			switch i % 3 {
+			case 0:
+				sb.WriteString("-A INPUT -p tcp -m tcp --dport " + strconv.Itoa(1000+i%50000) + " -j ACCEPT\n")
+			case 1:
+				sb.WriteString("-A INPUT -s 10." + strconv.Itoa(i%250) + ".0.0/16 -p udp -j ACCEPT\n")
+			default:
+				sb.WriteString("-A CIS -m set --match-set s" + strconv.Itoa(i) + " src -j LOG\n")
+			}
+		}
+		sb.WriteString("COMMIT\n")
+		tb, err := parseSaveTable(sb.String(), "filter", "x")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pr := &pathRead{inUse: tb, input: []base{{t: tb, chain: "INPUT", owner: "iptables"}}, output: []base{{t: tb, chain: "OUTPUT", owner: "iptables"}}}
+		c := credConfig()
+		fs := c.flows(func(string) (netip.Prefix, bool) { return netip.MustParsePrefix("172.17.0.0/16"), true }, nil)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				evaluate(pr, fs)
+			}
+		})
+		b.Run("parse-"+strconv.Itoa(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := parseSaveTable(sb.String(), "filter", "x"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -66,7 +66,11 @@ func parseSaveTable(out, table, where string) (*mtable, error) {
 // iptRule models one rule text.
 func iptRule(text string, ref ruleRef) mrule {
 	r := mrule{ref: ref}
-	_, sp, err := ruleKey(text, false)
+	toks, err := tokenize(text)
+	var sp *spec
+	if err == nil {
+		sp, err = parseSpec(toks, false) // no canonical key: only the options are needed
+	}
 	if err != nil {
 		r.unknown = append(r.unknown, "rule text ("+err.Error()+")")
 		r.kind = vUnknown

@@ -64,9 +64,32 @@ func v4LegacyKey() string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// credCache holds the texts read for the evaluator.
+// credCache holds the texts read for the evaluator and the models parsed
+// from them (reused while the text is the cached one: parsing 10 000
+// rules costs ~40 ms, see BenchmarkEvaluate).
 type credCache struct {
 	inUse, other, nftJSON, nftText *textCache
+	models                         map[*textCache]*mtable
+	natives                        *textCache
+	nativeBases                    []nftBase
+}
+
+// model parses a save text once per cached text.
+func (c *credCache) model(slot *textCache, out []byte, where string) (*mtable, error) {
+	if m, ok := c.models[slot]; ok && slot != nil {
+		return m, nil
+	}
+	m, err := parseSaveTable(string(out), "filter", where)
+	if err != nil {
+		return nil, err
+	}
+	if slot != nil {
+		if c.models == nil || len(c.models) > 4 {
+			c.models = map[*textCache]*mtable{}
+		}
+		c.models[slot] = m
+	}
+	return m, nil
 }
 
 func (e *Enforcer) keyFor(backend string) func() string {
@@ -90,7 +113,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		pr.err = fmt.Errorf("read the filter table: %w", err)
 		return pr
 	}
-	t, err := parseSaveTable(string(out), "filter", label(e.v4.cmd, e.v4.backend))
+	t, err := e.cred.model(e.cred.inUse, out, label(e.v4.cmd, e.v4.backend))
 	if err != nil {
 		pr.err = fmt.Errorf("parse %s -t filter output: %w", e.v4.save, err)
 		return pr
@@ -113,7 +136,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 			out, err := e.runCached(ctx, &e.cred.other, e.keyFor(other), save, args...)
 			if err != nil {
 				pr.notes = append(pr.notes, fmt.Sprintf("the %s backend's filter table could not be read (%v)", other, err))
-			} else if ot, err := parseSaveTable(string(out), "filter", label(e.oth, other)); err != nil {
+			} else if ot, err := e.cred.model(e.cred.other, out, label(e.oth, other)); err != nil {
 				pr.notes = append(pr.notes, fmt.Sprintf("parse %s output: %v", save, err))
 			} else if len(ot.chains) > 0 {
 				pr.input = append(pr.input, base{t: ot, chain: "INPUT", family: other, table: "filter"})
@@ -133,8 +156,12 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 	if err == nil {
 		var txt []byte
 		txt, err = e.runCached(ctx, &e.cred.nftText, nftGenKey, nft, "-a", "list", "ruleset")
-		if err == nil {
+		switch {
+		case err == nil && e.cred.natives != nil && e.cred.natives == e.cred.nftJSON && e.cred.nftText != nil:
+			pr.natives = e.cred.nativeBases // the same generation: the same model
+		case err == nil:
 			pr.natives, err = parseNftRuleset(js, parseNftText(string(txt)))
+			e.cred.natives, e.cred.nativeBases = e.cred.nftJSON, pr.natives
 		}
 	}
 	if err != nil {
