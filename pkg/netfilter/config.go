@@ -113,6 +113,8 @@ type Enforcer struct {
 	// (nlinsert.go), so a repair can give them back over netlink.
 	exprs  map[exprKey][]byte
 	exprMu sync.Mutex
+	// dumped: rules in the chains dumped last time, per family (v6).
+	dumped map[bool]int
 }
 
 // Reasons a kernel reader falls back to the iptables binaries (OnFallback).

@@ -10,51 +10,32 @@ import (
 )
 
 // Reading and repairing the kernel's rules for one family (IPv4 with
-// iptables, IPv6 with ip6tables).
-//
-// Cost (see BenchmarkReconcile and BenchmarkRead; numbers for 50 000
-// foreign rules, half in filter INPUT and a quarter in nat PREROUTING).
+// iptables, IPv6 with ip6tables). Where the time goes, with the figures,
+// is in docs/performance.md ("Where a reconcile's time goes"); in short:
 //
 // nf_tables: iptables-nft fetches and checks every rule of the table for
-// any command, whatever chain it names: `iptables-nft -t nat -S OUTPUT`
-// with two rules costs ~110 ms when PREROUTING is big, `-S INPUT 1`
-// ~200 ms, and a restore with `-D CHAIN rule` ~150-250 ms (it compares the
-// text against every rule). So the nft backend is read over netlink
-// (nftread.go): the kernel dumps only the chains we need, in parallel
-// (chains we do not read cost nothing; INPUT with 25 000 rules ~75 ms,
-// nearly all the kernel's: it walks the chain from its head again for
-// every 32 KiB it sends, so one long chain costs more than linear), rules
-// that may be ours are printed in iptables syntax by nftText and keyed by
-// the same parser as before. The read is cached by
-// the nf_tables generation, which the kernel bumps on every change: a
-// resync that finds the same generation costs one netlink round trip. A
-// repair deletes extra copies by handle in one transaction bound to the
-// generation it was planned at (the kernel refuses it when anything
-// changed since), and when the generation afterwards is exactly one more,
-// the state after it is the state read minus those rules, without a
-// second dump. Only inserts and appends still go through one
-// `iptables-nft-restore --noflush` batch (~30-40 ms: no -D by text), then
-// the chains are read again.
+// any command, so the rules are read over netlink (nftread.go): the kernel
+// dumps only the chains we need, in parallel, and rules that may be ours
+// are printed by nftText and keyed by the same parser. The read is cached
+// by the nf_tables generation. A repair deletes by handle and re-adds our
+// rules from the expressions the kernel once dumped (nlinsert.go), in one
+// transaction bound to the generation it was planned at; the state after
+// it is derived, not read again. Only a rule never dumped, or a new chain,
+// goes through one `iptables-nft-restore --noflush` batch.
 //
-// legacy: every command copies whole tables out of the kernel and
-// libiptc parses and prints all of them (`iptables-legacy-save` ~110 ms
-// for 50 000 rules, `-S CHAIN` hardly less). The IPv4 tables are
-// therefore copied with getsockopt(IPT_SO_GET_ENTRIES) ourselves
-// (iptlegacy.go: the same copy, no libiptc) and only the rules that
-// matter are printed, by the same rules as for nf_tables (~30 ms per
-// 50 000 rules in the tables we need, whatever chains they are in). There
-// is no generation to cache by, so every reconcile reads. A repair is one
-// `iptables-legacy-restore --noflush` batch (it copies the table in and
-// out again, ~60-70 ms at this size) and a read back. IPv6 still reads
-// with ip6tables-legacy-save (our IPv6 rules are two INPUT rules). A rule
-// the direct readers cannot print, when it matters, sends that read back
-// to the text path (`iptables -S` per chain, or the -save), so an
-// unknown expression costs time, never correctness.
+// legacy: every command copies whole tables out of the kernel and libiptc
+// parses and prints them all, so the IPv4 tables are copied with
+// getsockopt(IPT_SO_GET_ENTRIES) ourselves (iptlegacy.go) and only the
+// rules that matter are printed. There is no generation to cache by. A
+// repair is one `iptables-legacy-restore --noflush` batch and a read back.
+// IPv6 still reads with ip6tables-legacy-save (cached, savecache.go).
 //
-// Either way only rules that may be ours are tokenised, and the shadow
-// scan skips, unparsed, nat rules whose destination cannot be
-// 169.254.170.2, so the cost of a reconcile is linear in the rules read,
-// never foreign x ours.
+// A rule the direct readers cannot print, when it matters, sends that read
+// to the text path (`iptables -S` per chain, or the -save), counted by
+// OnFallback: an unknown expression costs time, never correctness. Either
+// way only rules that may be ours are tokenised, and the shadow scan skips,
+// unparsed, nat rules whose destination cannot be 169.254.170.2, so a
+// reconcile is linear in the rules read, never foreign x ours.
 
 // attempts bounds the read-plan-restore loop: a restore fails as a whole
 // when another writer (ecs-init's stop) removed one of the rules it names

@@ -16,8 +16,9 @@ import (
 
 // Reading the nf_tables backend over netlink. iptables-nft, asked for one
 // chain, still fetches every rule of the table and checks it, so every
-// command (-S CHAIN, -S CHAIN 1, -C, a restore with -D) costs 5-9 ms per
-// 1000 rules of the table, whichever chain they are in. The kernel filters a rule dump by
+// command (-S CHAIN, -S CHAIN 1, -C, a restore with -D) costs time in
+// proportion to the whole table, whichever chain they are in (figures in
+// docs/performance.md). The kernel filters a rule dump by
 // chain itself: we dump only the chains we need, print each rule with
 // nftText in iptables-save syntax and hand that text to the same parser
 // as before (ruleKey), so our rules are still recognised by meaning.
@@ -158,6 +159,30 @@ func (rs *ruleset) without(ds []nlDelete, gen uint32) *ruleset {
 	return out
 }
 
+// parallelDumpRules: from this many rules in the chains read last time
+// (per family), the chains are dumped in parallel, each on its own socket:
+// most of a long dump's time is the kernel walking the chain, on the
+// receiving thread.
+const parallelDumpRules = 2000
+
+func (e *Enforcer) lastDumped(v6 bool) int {
+	e.exprMu.Lock()
+	defer e.exprMu.Unlock()
+	if n, ok := e.dumped[v6]; ok {
+		return n
+	}
+	return parallelDumpRules // not known yet: assume big
+}
+
+func (e *Enforcer) setDumped(v6 bool, n int) {
+	e.exprMu.Lock()
+	defer e.exprMu.Unlock()
+	if e.dumped == nil {
+		e.dumped = map[bool]int{}
+	}
+	e.dumped[v6] = n
+}
+
 // readNetlink reads the chains ws needs over netlink.
 func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool) (*ruleset, error) {
 	chains := chainsOf(ws)
@@ -187,9 +212,8 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 	}
 	rs := newRuleset(v6)
 	rs.gen, rs.netlink = gen, true
-	// The chains are dumped in parallel: most of a dump's time is the
-	// kernel walking the chain, on the receiving thread. The sockets are
-	// opened here, so they belong to this thread's network namespace.
+	// Big chains are dumped in parallel (parallelDumpRules). The sockets
+	// are opened here, so they belong to this thread's network namespace.
 	type chainRead struct {
 		table, name string
 		conn        *nlConn
@@ -206,21 +230,34 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 			}
 		}
 	}()
+	// Small chains are dumped one after the other on the one socket: a
+	// goroutine and a socket per chain cost more than they save when the
+	// dumps take microseconds (and on a loaded machine every wake-up of
+	// another thread waits for a CPU).
+	parallel := e.lastDumped(v6) >= parallelDumpRules
 	for k := range orderedChains(chains) {
-		cc, err := nlDial()
-		if err != nil {
-			return nil, err
+		r := &chainRead{table: k[0], name: k[1]}
+		if parallel {
+			cc, err := nlDial()
+			if err != nil {
+				return nil, err
+			}
+			r.conn = cc
 		}
-		reads = append(reads, &chainRead{table: k[0], name: k[1], conn: cc})
+		reads = append(reads, r)
 	}
 	var wg sync.WaitGroup
 	for _, r := range reads {
+		conn := r.conn
+		if conn == nil {
+			conn = c
+		}
 		wg.Add(1)
-		go func() {
+		dump := func() {
 			defer wg.Done()
-			r.nrs, r.err = r.conn.dumpRules(family(v6), r.table, r.name)
+			r.nrs, r.err = conn.dumpRules(family(v6), r.table, r.name)
 			if r.err == nil && len(r.nrs) == 0 && !builtinChain(r.table, r.name) {
-				if ok, err := r.conn.chainExists(family(v6), r.table, r.name); err != nil {
+				if ok, err := conn.chainExists(family(v6), r.table, r.name); err != nil {
 					r.err = err
 				} else if !ok {
 					r.err = errNoChain
@@ -230,9 +267,19 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 				r.ch = &chain{table: r.table, name: r.name, exists: true}
 				r.printed = printChain(r.ch, r.nrs, ws, v6, needles, pats, jumpNames, func(nr *nlRule, v6 bool) nftRule { return nftText(nr.exprs, v6) })
 			}
-		}()
+		}
+		if parallel {
+			go dump()
+		} else {
+			dump()
+		}
 	}
 	wg.Wait()
+	total := 0
+	for _, r := range reads {
+		total += len(r.nrs)
+	}
+	e.setDumped(v6, total)
 	for _, r := range reads {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -9,7 +9,7 @@ import (
 // A steady reconcile on a legacy host used to start two processes: the
 // IPv6 rules are read with ip6tables-legacy-save (only IPv4 is read with
 // getsockopt), and the other-backend check runs iptables-nft-save. Each
-// costs ~10 ms of CPU for a few kilobytes that rarely change, and most of
+// costs a process (see docs/performance.md) for a few kilobytes that rarely change, and most of
 // the daemon's idle CPU on legacy. Both outputs are now kept and reused
 // while the kernel shows that what they printed cannot have changed:
 //

@@ -121,7 +121,10 @@ func (x *nftTxn) feed(msgs []nfnetlink.Message) []Event {
 		ev := x.flush()
 		ev.Settled = true
 		g := nfnetlink.ParseGen(m.Payload)
-		pid := g.PID
+		// The kernel names the committing thread (task_pid_nr); a
+		// multi-threaded committer (this daemon, firewalld) is its thread
+		// group.
+		pid := tgid(g.PID)
 		ev.PID, ev.Culprit = pid, culprit(pid, g.Comm)
 		if pid > 0 {
 			// Read now: a short-lived iptables is still there (a zombie
@@ -170,6 +173,26 @@ func culprit(pid int, name string) string {
 // procRoot is where process information is read (a documented host
 // path: the kernel's procfs, never written).
 const procRoot = "/proc"
+
+// tgid is the process (thread group) of thread id; id itself when /proc
+// cannot say.
+func tgid(id int) int {
+	if id <= 0 {
+		return id
+	}
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(id) + "/status")
+	if err != nil {
+		return id
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return id
+}
 
 // parentOf reads process pid's parent id and the parent's comm; ok is
 // false when pid is gone or unreadable.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,5 +324,69 @@ func TestNftTxn(t *testing.T) {
 	}
 	if x.pending() {
 		t.Error("still pending after NEWGEN")
+	}
+}
+
+// The kernel names the committing thread; a transaction committed by any
+// thread of this process is this process's (the daemon ignores its own
+// transactions by it).
+func TestNftablesCulpritIsTheProcessNotTheThread(t *testing.T) {
+	nstest.Require(t, "iptables-nft")
+	nstest.Run(t, func() {
+		sh(t, "iptables-nft -t nat -A "+credRule)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := make(chan Event, 64)
+		if err := Nftables(ctx, ch); err != nil {
+			t.Error(err)
+			return
+		}
+		c, err := nfnetlink.Dial()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		gen, err := c.GenID()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// A new chain, committed by this (locked, not main) thread.
+		if err := c.Batch(gen, []nfnetlink.Request{{Subsys: 10, Type: 3, Flags: 0x400 /* NLM_F_CREATE */, Family: 2,
+			Attrs: []nfnetlink.Attr{nfnetlink.String(1, "nat"), nfnetlink.String(3, "OURS")}}}); err != nil {
+			t.Error(err)
+			return
+		}
+		seen := waitFor(t, ch, "our own transaction", nftEvent("newchain"))
+		if ev := seen[len(seen)-1]; ev.PID != os.Getpid() {
+			t.Errorf("%+v: PID %d, want this process %d (the thread group, not the thread)", ev, ev.PID, os.Getpid())
+		}
+	})
+}
+
+func TestTgid(t *testing.T) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := 0
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		if tid != os.Getpid() {
+			others++
+		}
+		if got := tgid(tid); got != os.Getpid() {
+			t.Errorf("tgid(%d) = %d, want this process %d", tid, got, os.Getpid())
+		}
+	}
+	if others == 0 {
+		t.Fatal("the test process has no thread but its main one (the Go runtime always starts some)")
+	}
+	if got := tgid(-1); got != -1 {
+		t.Errorf("tgid(-1) = %d", got)
 	}
 }
