@@ -70,6 +70,10 @@ type burstResult struct {
 // (each write a new ECS_CLUSTER and ECS_ENABLE_TASK_IAM_ROLE=false), and
 // watches until the file is right again and restarts had time to happen.
 // The daemon is left running: Finish reads its late restarts.
+// burstRepairWait is how long the bench waits for ecs.config to read
+// right after the burst.
+const burstRepairWait = 60 * time.Second
+
 func burst(bin, root string, b backend, writes int) (*burstResult, error) {
 	h, err := newHost(root, b, "burst-"+b.Name)
 	if err != nil {
@@ -120,14 +124,22 @@ func burst(bin, root string, b backend, writes int) (*burstResult, error) {
 	}
 	end := time.Now()
 	r.writeDur = end.Sub(r.burstStart)
-	deadline := end.Add(5 * time.Minute)
-	for !fileRight(h.ecsConfig) {
+	// A burst is a fight (another writer undoes every repair), so the item
+	// may be held by its back-off (up to 5 minutes, issue 16) when the
+	// writes stop: that is recorded, not an error.
+	deadline := end.Add(burstRepairWait)
+	r.repairedAfter = -1
+	for {
+		if fileRight(h.ecsConfig) {
+			r.repairedAfter = time.Since(end)
+			break
+		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("%s burst: ecs.config not repaired within 5 minutes\n%s", b.Name, d.logs.String())
+			progress("%s burst: ecs.config still wrong %s after the last write (the item's fight back-off)", b.Name, burstRepairWait)
+			break
 		}
 		time.Sleep(probeEvery)
 	}
-	r.repairedAfter = time.Since(end)
 	// The restart waits 1 s after the request that asks for it; give it 3.
 	time.Sleep(3 * time.Second)
 	r.obsDone = time.Now()

@@ -110,8 +110,8 @@ func (r *report) print(w io.Writer) {
 			fmt.Sprintf("%d within %s (log: %s); %d by +%s", br.restarts, roundS(br.window), actionList(br.actions), br.restartsLater, roundS(br.laterAfter)),
 			"—", "—", "1 agent restart", yesNo(br.restarts == 1))
 		row("burst: daemon CPU ⁴", b.Name,
-			fmt.Sprintf("%s over %s (%.1f %% of a core; %.0f reconcile passes; file right %s after the last write)",
-				ms(br.cpu), roundS(br.window), float64(br.cpu)/float64(br.window)*100, br.passes, ms(br.repairedAfter)),
+			fmt.Sprintf("%s over %s (%.1f %% of a core; %.0f reconcile passes; %s)",
+				ms(br.cpu), roundS(br.window), float64(br.cpu)/float64(br.window)*100, br.passes, repairedAfter(br.repairedAfter)),
 			"—", "—", "bounded: ≤ 1 CPU-second", yesNo(br.cpu <= burstCPUBound))
 	}
 
@@ -218,3 +218,10 @@ func thousands(n int) string {
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
 
 func roundS(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+
+func repairedAfter(d time.Duration) string {
+	if d < 0 {
+		return fmt.Sprintf("file still wrong %s after the last write: the item was held by its fight back-off", burstRepairWait)
+	}
+	return "file right " + ms(d) + " after the last write"
+}
