@@ -228,8 +228,9 @@ func runBinary(t *testing.T, args ...string) binResult {
 	return r
 }
 
-// binPolicy writes a policy for the binary with every path in a temp dir
-// and the kernel side of this namespace; extra is more network: keys.
+// binPolicy writes a policy for the binary with every path it writes in a
+// temp dir (nothing under the host's /etc: docker.no_proxy is off) and the
+// kernel side of this namespace; extra is more network: keys.
 func binPolicy(t *testing.T, b nstest.Backend, dir, name, extra string) (policy, saved string) {
 	ecs := dir + "/ecs.config"
 	if err := os.WriteFile(ecs, []byte("ECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"), 0o644); err != nil {
@@ -237,7 +238,7 @@ func binPolicy(t *testing.T, b nstest.Backend, dir, name, extra string) (policy,
 	}
 	saved = dir + "/rules.v4"
 	policy = dir + "/" + name
-	pol := fmt.Sprintf("ecs_config: %s\necs_config_base: \"off\"\nnetwork:\n  iptables: %s\n%spersist:\n  iptables: %s\n  sysctl: %s/sysctl.conf\n  systemd_dir: %s/systemd\nagent:\n  restart: never\n  proxy_dropin_dir: %s/dropins\nmetrics:\n  textfile: \"off\"\n",
+	pol := fmt.Sprintf("ecs_config: %s\necs_config_base: \"off\"\nnetwork:\n  iptables: %s\n%spersist:\n  iptables: %s\n  sysctl: %s/sysctl.conf\n  systemd_dir: %s/systemd\nagent:\n  restart: never\n  proxy_dropin_dir: %s/dropins\ndocker:\n  no_proxy: ignore\nmetrics:\n  textfile: \"off\"\n",
 		ecs, b.Iptables, extra, saved, dir, dir, dir)
 	if err := os.WriteFile(policy, []byte(pol), 0o644); err != nil {
 		t.Fatal(err)
