@@ -41,10 +41,17 @@ func TestSysctlsSendsOnChange(t *testing.T) {
 		}
 	}
 	quiet("unchanged value")
-	// Written in place, as sysctl -w does (same inode: inotify-free).
-	if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil {
+	// Written in place, as sysctl -w does (same inode: inotify-free), and
+	// in one write as the kernel takes it: os.WriteFile would truncate
+	// first, and a poll between the two would see a second change ("").
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.WriteAt([]byte("0\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	expect("1 -> 0")
 	quiet("after the change")
 	// A value that cannot be read yet (an interface's conf/ not there)
