@@ -206,7 +206,7 @@ func TestRefusals(t *testing.T) {
 			}
 			t.Cleanup(func() { l.Close() })
 		}},
-		{"device via symlink", "a device", func(t *testing.T, p, _ string) { os.Remove(p); os.Symlink("/dev/null", p) }},
+		{"device via symlink", "a character device", func(t *testing.T, p, _ string) { os.Remove(p); os.Symlink("/dev/null", p) }},
 		{"NUL", "NUL byte at offset 4", func(t *testing.T, p, _ string) { os.WriteFile(p, []byte("ECS_\x00=1\n"), 0o644) }},
 		{"too big", "larger than", func(t *testing.T, p, _ string) { os.WriteFile(p, make([]byte, MaxSize+1), 0o644) }},
 		{"parent is a file", "parent", func(t *testing.T, p, _ string) {

@@ -25,7 +25,7 @@ func readFile(path string) (data []byte, info os.FileInfo, exists bool, err erro
 	case errors.Is(err, safefile.ErrParentNoDir):
 		return nil, nil, false, fmt.Errorf("%s: a parent of this path is a file, not a directory; remove or rename it so the directory can exist", path)
 	case errors.As(err, &se) && se.Kind == safefile.ErrNotRegular:
-		return nil, nil, true, fmt.Errorf("%s is %s, not a regular file; ecs-init reads a regular text file there: move it away and run apply to create one", path, describeMode(se.Mode))
+		return nil, nil, true, fmt.Errorf("%s is %s, not a regular file; ecs-init reads a regular text file there: move it away and run apply to create one", path, safefile.Describe(se.Mode))
 	case errors.As(err, &se) && se.Kind == safefile.ErrTooLarge && se.Size >= 0:
 		return nil, nil, true, fmt.Errorf("%s is %d bytes, larger than the %d bytes allowed for ecs.config; it is probably not an ecs.config: check it by hand", path, se.Size, MaxSize)
 	case errors.As(err, &se) && se.Kind == safefile.ErrTooLarge:
@@ -37,20 +37,6 @@ func readFile(path string) (data []byte, info os.FileInfo, exists bool, err erro
 		return nil, nil, true, fmt.Errorf("%s holds a NUL byte at offset %d: it is not a text file (corrupt?); restore it from its backup or fix it by hand", path, i)
 	}
 	return f.Data, f.Info, true, nil
-}
-
-func describeMode(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file (" + m.Type().String() + ")"
 }
 
 // writeTarget is the file a write to path really replaces: path itself, or
