@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/agent"
+	"github.com/ecs-remediator/ecs-remediator/pkg/dockerapi"
 	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
@@ -185,11 +186,16 @@ const itemCredentialsInput = netfilter.ItemCredentialsInput
 
 // doctorTaskBridges are the bridges the probe looks for: the policy's
 // network.task_bridges, resolved as the static evaluation resolves them
-// (empty: Docker's default bridge, docker0), so that probe and check
-// judge the same bridge.
+// (empty: the default bridge Docker reports, else docker0), so that probe
+// and check judge the same bridge.
 func doctorTaskBridges(p *policy.Policy) []string {
 	if len(p.Network.TaskBridges) > 0 {
 		return p.Network.TaskBridges
+	}
+	if sock := policy.Resolve(p.Network.DockerSocket); sock != "" {
+		if name, ok, _ := (&dockerapi.Bridge{Socket: sock}).Name(); ok && name != "" {
+			return []string{name}
+		}
 	}
 	return []string{netfilter.DefaultTaskBridge}
 }
