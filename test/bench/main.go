@@ -192,6 +192,15 @@ func run(o options) error {
 		}
 		rep.bursts = append(rep.bursts, r)
 	}
+	for _, b := range backends {
+		n := max(o.trials/2, fightFree)
+		progress("%s: credential rule drift while ecs.config is in a fight (%d trials)", b.Name, n)
+		f, err := fightDrift(o.bin, root, b, bus.addr, n)
+		if err != nil {
+			return err
+		}
+		rep.fights = append(rep.fights, f)
+	}
 	progress("idle %s (both backends side by side)", o.idle)
 	idles := make([]*idleResult, len(backends))
 	ierrs := make(chan error, len(backends))
