@@ -7,10 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/sysctl"
 	"github.com/ecs-remediator/ecs-remediator/pkg/watch"
 )
 
@@ -127,15 +125,17 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 		})
 	}
 	if p.Agent.Restart == policy.RestartOnChange {
-		s.Restarter = &meteredRestarter{mx: mx, r: agent.NewRestarter(units, agent.Config{
+		s.Restarter = agent.NewRestarter(units, agent.Config{
 			Unit:               p.Agent.Unit,
 			Mode:               agent.OnChange,
 			MinRestartInterval: p.Agent.MinRestartInterval,
 			Settle:             restartSettle,
 			Log:                log,
-		})}
+			Observe:            restartMetrics(mx),
+		})
 	}
-	s.Diagnose, s.DiagnoseInterval = diagnoser(p, units, log, mx)
+	diag := doctor.NewSchedule(doctorConfig(p, units), p.Doctor.Interval, log, mx.Doctor)
+	s.Diagnose, s.DiagnoseInterval = diag.Run, diag.Interval()
 	// The legacy poller's baseline comes from the reconciles. Watch and
 	// the hooks all run on the daemon loop's goroutine.
 	// On legacy the xtables lock is watched too; the daemon's own pass
@@ -220,97 +220,17 @@ const sysctlEvery = 500 * time.Millisecond
 // shallow polls cost about half as much CPU.
 const deepPollEvery = 5
 
-// meteredRestarter feeds the restarter's counters to the metrics.
-type meteredRestarter struct {
-	r    *agent.Restarter
-	mx   *metrics.Metrics
-	seen agent.Stats
-}
-
-func (m *meteredRestarter) Request(now time.Time, reason string, reload bool) {
-	m.r.Request(now, reason, reload)
-	m.sync()
-}
-
-func (m *meteredRestarter) Due() (time.Time, bool) { return m.r.Due() }
-
-func (m *meteredRestarter) Tick(ctx context.Context, now time.Time) {
-	m.r.Tick(ctx, now)
-	m.sync()
-}
-
-func (m *meteredRestarter) sync() {
-	st := m.r.Stats()
-	for i := m.seen.Restarts; i < st.Restarts; i++ {
-		m.mx.AgentRestarted()
+// restartMetrics counts the restarter's restarts, and the requests it
+// deferred or merged into a pending restart, in the metrics.
+func restartMetrics(mx *metrics.Metrics) func(agent.Event) {
+	return func(e agent.Event) {
+		switch e {
+		case agent.EventRestarted:
+			mx.AgentRestarted()
+		case agent.EventCoalesced, agent.EventDeferred:
+			mx.RestartSuppressed()
+		}
 	}
-	for i := m.seen.Coalesced + m.seen.Deferred; i < st.Coalesced+st.Deferred; i++ {
-		m.mx.RestartSuppressed()
-	}
-	m.seen = st
-}
-
-// localDiagnosis is how often the daemon runs doctor's local checks (the
-// agent, the credentials path, task processes); the IMDS checks run every
-// doctor.interval.
-const localDiagnosis = time.Minute
-
-// diagnoser returns the daemon's periodic diagnosis. It runs off the loop
-// goroutine (a slow IMDS must not delay a repair), one run at a time, and
-// logs each new failure once and its recovery once.
-func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics.Metrics) (func(context.Context), time.Duration) {
-	every := min(localDiagnosis, p.Doctor.Interval)
-	c := doctorConfig(p, units)
-	// The bridge-path probe adds a port to the task bridge for a moment:
-	// `doctor` runs it on request, the periodic diagnosis never does.
-	c.SkipBridgePath = true
-	if c.External != nil {
-		// The unit's ProtectHome=yes hides /root from the daemon: a
-		// credentials file it cannot see is not reported missing.
-		c.External.Sandboxed = true
-	}
-	var (
-		running  atomic.Bool
-		tracker  doctor.Tracker
-		lastIMDS time.Time
-	)
-	run := func(ctx context.Context) {
-		defer running.Store(false)
-		c := c
-		now := time.Now()
-		imds := now.Sub(lastIMDS) >= p.Doctor.Interval
-		c.SkipIMDS = !imds
-		if imds {
-			lastIMDS = now
-		}
-		var rs []doctor.Result
-		for _, r := range doctor.Run(ctx, c) {
-			if !imds && strings.HasPrefix(r.Item, "imds.") {
-				continue // not run this time: keep its last state
-			}
-			rs = append(rs, r)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		failed, recovered := tracker.Observe(rs)
-		for _, r := range failed {
-			log.Error(fmt.Sprintf("%s: %s; fix: %s", r.Item, oneLine(r.Detail), oneLine(r.Fix)),
-				logging.MessageID(logging.DoctorFailure), zap.String("item", r.Item),
-				zap.String("action", "diagnosis-failed"), zap.String("detail", r.Detail), zap.String("fix", r.Fix))
-		}
-		for _, r := range recovered {
-			log.Info(fmt.Sprintf("%s: passes again: %s", r.Item, oneLine(r.Detail)),
-				logging.MessageID(logging.DoctorRecovered), zap.String("item", r.Item),
-				zap.String("action", "diagnosis-recovered"), zap.String("detail", r.Detail))
-		}
-		mx.Doctor(tracker.Failing())
-	}
-	return func(ctx context.Context) {
-		if running.CompareAndSwap(false, true) {
-			go run(ctx)
-		}
-	}, every
 }
 
 // legacyProbe is what the poller compares on the legacy backend: the
@@ -318,13 +238,12 @@ func diagnoser(p *policy.Policy, units *agent.DBus, log *zap.Logger, mx *metrics
 // getsockopt calls per poll_interval, not a reconcile. On nf_tables (events
 // failed) the fingerprint fails and every poll reconciles.
 func legacyProbe(p *policy.Policy, nf *netfilter.Enforcer) watch.Probe {
-	sysctl := filepath.Join(p.Network.ProcSys, "net/ipv4/conf/all/route_localnet")
 	return func(deep bool) (string, string, error) {
 		shape, content, err := nf.Fingerprint(deep)
 		if err != nil {
 			return "", "", err
 		}
-		v, _ := os.ReadFile(sysctl) // unreadable: the reconcile reports it
-		return shape + " " + string(v), content, nil
+		v, _ := sysctl.ReadLive(p.Network.ProcSys) // unreadable: the reconcile reports it
+		return shape + " " + v, content, nil
 	}
 }

@@ -126,7 +126,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 		if persist != "" {
 			w.watched = append(w.watched, persist)
 		}
-		w.sysctls = append(w.sysctls, filepath.Join(p.Network.ProcSys, "net/ipv4/conf/all/route_localnet"))
+		w.sysctls = append(w.sysctls, sysctl.LivePath(p.Network.ProcSys))
 		sc := sysctl.Config{
 			ProcSys:     p.Network.ProcSys,
 			PersistPath: persist,

@@ -31,25 +31,25 @@ type Config struct {
 	// Log receives one line per restart, deferral, skip and failure; nil
 	// logs nothing.
 	Log *zap.Logger
+	// Observe, when set, hears every Event as it happens, on the caller's
+	// goroutine (the daemon counts restarts and deferred or merged
+	// requests in its metrics).
+	Observe func(Event)
 }
 
-// Stats are counters for metrics.
-type Stats struct {
-	Requests  int // Request calls
-	Restarts  int // successful try-restarts
-	Coalesced int // requests merged into a restart already pending
-	Deferred  int // restarts that had to wait for MinRestartInterval
-	Failures  int // failed attempts (D-Bus unreachable, job failed)
-	// SkippedStopped counts pending restarts dropped because the agent
-	// was not running (it reads the change at its next start).
-	SkippedStopped int
-	// StartedAfter counts pending restarts dropped because the agent
-	// began to start after the last repair (it read the repaired files).
-	StartedAfter int
-	// Suppressed counts requests not acted on because Mode is Never.
-	Suppressed int
-	Pending    bool
-}
+// Event is one thing a Restarter did, as Config.Observe hears it.
+type Event int
+
+const (
+	EventRequested      Event = iota + 1 // Request was called
+	EventRestarted                       // a try-restart succeeded
+	EventCoalesced                       // a request merged into a restart already pending
+	EventDeferred                        // a restart has to wait for MinRestartInterval
+	EventFailed                          // an attempt failed (D-Bus unreachable, job failed)
+	EventSkippedStopped                  // a pending restart dropped: the agent was not running (it reads the change at its next start)
+	EventStartedAfter                    // a pending restart dropped: the agent began to start after the last repair (it read the repaired files)
+	EventSuppressed                      // a request not acted on because Mode is Never
+)
 
 // Outcome is what one Step did.
 type Outcome int
@@ -82,8 +82,7 @@ type Restarter struct {
 	failures  int       // consecutive failed attempts
 	retryAt   time.Time
 	neverLast string // reason last logged in Mode Never
-
-	stats Stats
+	restarts  int    // successful restarts, for the log
 }
 
 // NewRestarter returns a Restarter for u.
@@ -103,6 +102,9 @@ func NewRestarter(u Units, c Config) *Restarter {
 	if c.Mode == "" {
 		c.Mode = OnChange
 	}
+	if c.Observe == nil {
+		c.Observe = func(Event) {}
+	}
 	return &Restarter{u: u, c: c}
 }
 
@@ -110,9 +112,9 @@ func NewRestarter(u Units, c Config) *Restarter {
 // daemon-reload first (a drop-in changed). Requests while one is pending
 // are merged into it.
 func (r *Restarter) Request(now time.Time, reason string, reload bool) {
-	r.stats.Requests++
+	r.c.Observe(EventRequested)
 	if r.c.Mode == Never {
-		r.stats.Suppressed++
+		r.c.Observe(EventSuppressed)
 		if reason != r.neverLast {
 			r.neverLast = reason
 			r.c.Log.Warn(fmt.Sprintf("the ECS agent must be restarted to pick up a repair (%s), and agent.restart is never: run systemctl try-restart %s", reason, r.c.Unit),
@@ -124,14 +126,14 @@ func (r *Restarter) Request(now time.Time, reason string, reload bool) {
 	r.reload = r.reload || reload
 	r.latest = now
 	if r.pending {
-		r.stats.Coalesced++
+		r.c.Observe(EventCoalesced)
 		r.addReason(reason)
 		return
 	}
 	r.pending, r.since, r.reasons = true, now, nil
 	r.addReason(reason)
 	if r.restarted && now.Before(r.last.Add(r.c.MinRestartInterval)) {
-		r.stats.Deferred++
+		r.c.Observe(EventDeferred)
 		at, _ := r.Due()
 		r.c.Log.Info(fmt.Sprintf("the ECS agent will be restarted at %s (%s): at most one restart per %s", at.Format(time.TimeOnly), r.reason(), r.c.MinRestartInterval),
 			logging.MessageID(logging.AgentRestartDeferred), zap.String("unit", r.c.Unit), zap.String("reason", r.reason()),
@@ -204,7 +206,7 @@ func (r *Restarter) Step(ctx context.Context, now time.Time) (Outcome, error) {
 		r.retryAt = now.Add(r.c.RetryMin)
 		return Waiting, nil
 	default: // inactive, failed, maintenance, or a unit that does not exist
-		r.stats.SkippedStopped++
+		r.c.Observe(EventSkippedStopped)
 		r.c.Log.Info(fmt.Sprintf("the ECS agent (%s) is %s: not starting it; the change (%s) will be picked up at its next start", r.c.Unit, state, r.reason()),
 			zap.String("unit", r.c.Unit), zap.String("reason", r.reason()), zap.String("state", state), zap.String("action", "restart-skipped"))
 		r.clear()
@@ -215,7 +217,7 @@ func (r *Restarter) Step(ctx context.Context, now time.Time) (Outcome, error) {
 	// agent started (Before=ecs.service), or the operator restarted it.
 	// When systemd cannot say, restart.
 	if started, err := r.u.StartedAt(ctx, r.c.Unit); err == nil && started.After(r.latest) {
-		r.stats.StartedAfter++
+		r.c.Observe(EventStartedAfter)
 		r.c.Log.Info(fmt.Sprintf("the ECS agent (%s) started at %s, after the repair (%s): it has read it, no restart needed", r.c.Unit, started.Format(time.TimeOnly), r.reason()),
 			zap.String("unit", r.c.Unit), zap.String("reason", r.reason()), zap.Time("started", started), zap.String("action", "restart-unneeded"))
 		r.clear()
@@ -224,11 +226,12 @@ func (r *Restarter) Step(ctx context.Context, now time.Time) (Outcome, error) {
 	if err := r.u.TryRestart(ctx, r.c.Unit); err != nil {
 		return r.fail(now, err)
 	}
-	r.stats.Restarts++
+	r.restarts++
 	r.restarted, r.last = true, now
+	r.c.Observe(EventRestarted)
 	r.c.Log.Info(fmt.Sprintf("restarted the ECS agent (%s) to pick up: %s", r.c.Unit, r.reason()),
 		logging.MessageID(logging.AgentRestarted), zap.String("unit", r.c.Unit), zap.String("reason", r.reason()),
-		zap.String("action", "agent-restarted"), zap.Int("restarts", r.stats.Restarts))
+		zap.String("action", "agent-restarted"), zap.Int("restarts", r.restarts))
 	r.clear()
 	return Restarted, nil
 }
@@ -239,7 +242,7 @@ func (r *Restarter) clear() {
 
 func (r *Restarter) fail(now time.Time, err error) (Outcome, error) {
 	r.failures++
-	r.stats.Failures++
+	r.c.Observe(EventFailed)
 	d := r.c.RetryMin
 	for i := 1; i < r.failures && d < r.c.RetryMax; i++ {
 		d *= 2
@@ -253,14 +256,4 @@ func (r *Restarter) fail(now time.Time, err error) (Outcome, error) {
 		zap.String("action", "restart-failed"), zap.Int("attempt", r.failures), zap.Duration("retry_in", d),
 		zap.Error(err), zap.String("detail", err.Error()))
 	return Failed, err
-}
-
-// Pending reports whether a restart is wanted and not done yet.
-func (r *Restarter) Pending() bool { return r.pending }
-
-// Stats returns the counters.
-func (r *Restarter) Stats() Stats {
-	s := r.stats
-	s.Pending = r.pending
-	return s
 }

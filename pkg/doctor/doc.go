@@ -14,6 +14,10 @@
 // values (access keys, tokens, environment values) and never imports
 // pkg/policy: the caller fills Config.
 //
+// Schedule is the daemon's periodic diagnosis: how often it runs, when
+// IMDS is asked, and that each failure and recovery is logged once
+// (Tracker); the daemon only wires it to its loop and to metrics.
+//
 // Every network check has one deadline (Config.Timeout); the independent
 // groups (agent, credentials endpoint, IMDS) run concurrently, the SDK's
 // retries are disabled and proxies from the environment are ignored, so a

@@ -10,10 +10,20 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 )
 
-// procPath is the file under ProcSys that holds Key.
-func (e *Enforcer) procPath() string {
-	return filepath.Join(e.c.ProcSys, strings.ReplaceAll(Key, ".", "/"))
+// LivePath is the file under procSys (normally /proc/sys) that holds Key.
+func LivePath(procSys string) string {
+	return filepath.Join(procSys, strings.ReplaceAll(Key, ".", "/"))
 }
+
+// ReadLive returns Key's value as the kernel under procSys holds it now
+// (one read of LivePath), without surrounding white space.
+func ReadLive(procSys string) (string, error) {
+	b, err := os.ReadFile(LivePath(procSys))
+	return strings.TrimSpace(string(b)), err
+}
+
+// procPath is the file under ProcSys that holds Key.
+func (e *Enforcer) procPath() string { return LivePath(e.c.ProcSys) }
 
 // live is one observation of the kernel value.
 type live struct {
@@ -24,14 +34,14 @@ type live struct {
 func (e *Enforcer) observeLive() live {
 	p := e.procPath()
 	l := live{f: finding.Finding{Item: ItemRouteLocalnet}}
-	b, err := os.ReadFile(p)
+	v, err := ReadLive(e.c.ProcSys)
 	if err != nil {
 		l.f.Status = finding.Error
 		l.f.Detail = fmt.Sprintf("read %s: %v", p, err)
 		l.f.Fix = "run ecs-remediator on the host itself as root, with network.proc_sys pointing at /proc/sys"
 		return l
 	}
-	l.value = strings.TrimSpace(string(b))
+	l.value = v
 	if l.value == "1" {
 		l.f.Status, l.f.Detail = finding.OK, fmt.Sprintf("%s = 1 (%s)", Key, p)
 		return l

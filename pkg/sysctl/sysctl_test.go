@@ -191,3 +191,24 @@ func TestPersistOverriddenByLaterFile(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// TestReadLive: the daemon's legacy poller compares route_localnet as
+// ReadLive returns it; a missing file is an error.
+func TestReadLive(t *testing.T) {
+	c, p := fakeProc(t, "1\n")
+	if LivePath(c.ProcSys) != p {
+		t.Fatalf("LivePath = %s, want %s", LivePath(c.ProcSys), p)
+	}
+	if v, err := ReadLive(c.ProcSys); err != nil || v != "1" {
+		t.Fatalf("ReadLive = %q, %v; want 1", v, err)
+	}
+	if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ReadLive(c.ProcSys); err != nil || v != "0" {
+		t.Fatalf("ReadLive = %q, %v; want 0", v, err)
+	}
+	if _, err := ReadLive(t.TempDir()); err == nil {
+		t.Fatal("ReadLive of a missing file: no error")
+	}
+}
