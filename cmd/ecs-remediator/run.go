@@ -80,7 +80,7 @@ systemd. SIGHUP reloads the policy file; SIGTERM stops.`, "systemctl enable --no
 		Notify:   func(s string) { sddaemon.SdNotify(false, s) },
 		Watchdog: wd / 2,
 		Hangup:   hup,
-		Reconciled: func(res reconcile.Result, took time.Duration) {
+		OnResult: func(res reconcile.Result, took time.Duration) {
 			pf.observe()
 			now := time.Now()
 			mx.Observe(res.Findings, res.Changes, took, now)
@@ -136,23 +136,12 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 	}
 	diag := doctor.NewSchedule(doctorConfig(p, units), p.Doctor.Interval, log, mx.Doctor)
 	s.Diagnose, s.DiagnoseInterval = diag.Run, diag.Interval()
-	// The legacy poller's baseline comes from the reconciles. Watch and
-	// the hooks all run on the daemon loop's goroutine.
-	// On legacy the xtables lock is watched too; the daemon's own pass
-	// takes it (iptables-legacy-restore), so its events are dropped
-	// during the pass, and when that may have hidden another writer's (the
-	// pass repaired something, or the tables moved while it ran) one more
-	// look is asked for: the quiet pass that follows takes the baseline.
-	var base *watch.Baseline
-	var lock *watch.LockWatch
-	s.BeforeReconcile = func() {
-		lock.Pause()
-		base.Before()
-	}
-	s.Reconciled = func(changed bool) {
-		base.After(changed)
-		if lock.Resume() && !base.Quiet() {
-			lock.Poke("the xtables lock was taken during our own pass, which repaired something or saw the tables move: look again")
+	if w.nf != nil {
+		// The daemon probes the poller's baseline around its reconciles
+		// and pauses the lock watch during them (daemon.Setup).
+		s.Baseline = watch.NewBaseline(legacyProbe(p, w.nf))
+		if w.nf.Legacy() {
+			s.Lock = watch.NewLockWatch(watch.XtablesLockPath())
 		}
 	}
 	s.Watch = func(ctx context.Context, out chan<- watch.Event) error {
@@ -177,11 +166,10 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 				}
 			}
 			if poll {
-				base = watch.Poll(ctx, p.PollInterval, deepPollEvery, legacyProbe(p, w.nf), out)
+				watch.Poll(ctx, p.PollInterval, deepPollEvery, s.Baseline, out)
 			}
-			if w.nf.Legacy() {
-				var err error
-				if lock, err = watch.XtablesLock(ctx, watch.XtablesLockPath(), out); err != nil {
+			if s.Lock != nil {
+				if err := s.Lock.Start(ctx, out); err != nil {
 					errs = append(errs, fmt.Errorf("xtables lock events (polling every %s only): %w", p.PollInterval, err))
 				}
 			}

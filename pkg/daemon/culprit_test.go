@@ -68,7 +68,7 @@ func runWithEvents(t *testing.T, d time.Duration) (chan<- watch.Event, <-chan re
 					},
 				}, nil
 			},
-			Reconciled: func(res reconcile.Result, _ time.Duration) {
+			OnResult: func(res reconcile.Result, _ time.Duration) {
 				mu.Lock()
 				n++
 				mu.Unlock()

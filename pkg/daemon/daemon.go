@@ -48,11 +48,18 @@ type Setup struct {
 	// how often.
 	Diagnose         func(ctx context.Context)
 	DiagnoseInterval time.Duration
-	// BeforeReconcile and Reconciled, when set, are called right before
-	// and after every reconcile (changed: it repaired something), on the
-	// loop's goroutine: a poller takes its baseline there.
-	BeforeReconcile func()
-	Reconciled      func(changed bool)
+	// Baseline is the legacy poller's baseline (nil: no poller), made by
+	// Build and polled with once Watch starts watch.Poll. The loop probes
+	// it right before and after every reconcile, on its goroutine: a poll
+	// compares against the state the last quiet reconcile left.
+	Baseline *watch.Baseline
+	// Lock is the xtables lock watch (nil on nf_tables), made by Build and
+	// started by Watch. The daemon's own pass takes the lock
+	// (iptables-legacy-restore), so the loop pauses it during the pass;
+	// when that may have hidden another writer's events (the pass
+	// repaired something, or the tables moved while it ran) it asks for
+	// one more look, and the quiet pass that follows takes the baseline.
+	Lock *watch.LockWatch
 	// Close releases what Build opened (D-Bus connections); may be nil.
 	Close func()
 }
@@ -71,8 +78,9 @@ type Options struct {
 	Watchdog time.Duration
 	// Hangup delivers SIGHUP.
 	Hangup <-chan os.Signal
-	// Reconciled, when set, is called after every reconcile (metrics, tests).
-	Reconciled func(res reconcile.Result, took time.Duration)
+	// OnResult, when set, is given the result of every reconcile and how
+	// long it took (metrics, tests).
+	OnResult func(res reconcile.Result, took time.Duration)
 	// Fight, when set, is called once when a fight over item starts.
 	Fight func(item string)
 }
@@ -274,9 +282,8 @@ func (l *loop) onEvent(ev watch.Event) {
 
 func (l *loop) reconcile(ctx context.Context, why string) {
 	start := time.Now()
-	if l.s.BeforeReconcile != nil {
-		l.s.BeforeReconcile()
-	}
+	l.s.Lock.Pause()
+	l.s.Baseline.Before()
 	cause := l.cause
 	l.cause = cause.next()
 	hold := l.fights.holding(start)
@@ -286,8 +293,9 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	}
 	res := l.s.Reconciler.Repair(ctx, opts)
 	took := time.Since(start)
-	if l.s.Reconciled != nil {
-		l.s.Reconciled(len(res.Changes) > 0)
+	l.s.Baseline.After(len(res.Changes) > 0)
+	if l.s.Lock.Resume() && !l.s.Baseline.Quiet() {
+		l.s.Lock.Poke("the xtables lock was taken during our own pass, which repaired something or saw the tables move: look again")
 	}
 	l.lastRun = start
 	l.compliant = res.Compliant()
@@ -332,8 +340,8 @@ func (l *loop) reconcile(ctx context.Context, why string) {
 	l.o.Notify(fmt.Sprintf("STATUS=%s; last reconcile %s (%s); %d repairs since start",
 		map[bool]string{true: "compliant", false: "NOT compliant"}[l.compliant],
 		start.Format(time.RFC3339), why, l.repairs))
-	if l.o.Reconciled != nil {
-		l.o.Reconciled(res, took)
+	if l.o.OnResult != nil {
+		l.o.OnResult(res, took)
 	}
 }
 

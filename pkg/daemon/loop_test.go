@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
+	"github.com/ecs-remediator/ecs-remediator/pkg/watch"
 )
 
 // flagEnforcer is a host whose only item drifts until the first Apply;
@@ -116,7 +119,7 @@ func TestNetworkRepairRequestsNoRestart(t *testing.T) {
 			Build: func(*policy.Policy) (*Setup, error) {
 				return &Setup{Reconciler: &reconcile.Reconciler{Enforcers: []reconcile.Enforcer{&flagEnforcer{network: true}}, Log: zap.NewNop()}, Restarter: r}, nil
 			},
-			Reconciled: func(res reconcile.Result, _ time.Duration) { reconciled <- res },
+			OnResult: func(res reconcile.Result, _ time.Duration) { reconciled <- res },
 		})
 	}()
 	select {
@@ -135,5 +138,117 @@ func TestNetworkRepairRequestsNoRestart(t *testing.T) {
 	defer r.mu.Unlock()
 	if r.requests != 0 {
 		t.Errorf("%d restart requests after a network repair, want 0", r.requests)
+	}
+}
+
+// lockEnforcer takes the xtables lock file in every pass, as
+// iptables-legacy-restore does, and repairs something in the passes
+// repair lists (1-based).
+type lockEnforcer struct {
+	lock   string
+	pass   int
+	repair map[int]bool
+}
+
+func (e *lockEnforcer) Check(context.Context) []finding.Finding { return nil }
+
+func (e *lockEnforcer) Apply(context.Context, bool, io.Writer) ([]finding.Finding, []finding.Change) {
+	e.pass++
+	if f, err := os.OpenFile(e.lock, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	if e.repair[e.pass] {
+		return nil, []finding.Change{{Item: "network.credentials_redirect", Action: "appended rule"}}
+	}
+	return nil, nil
+}
+
+// The loop probes Setup.Baseline right before and after each reconcile
+// once the poller polls with it (not at the start reconcile, before the
+// watchers), and pauses Setup.Lock during the pass: the pass's own lock
+// events are dropped, and when the pass repaired something it pokes for
+// one more look, which (quiet) pokes nothing.
+func TestLoopBaselineAndLock(t *testing.T) {
+	dir := t.TempDir()
+	lockPath := filepath.Join(dir, "xtables.lock")
+	var mu sync.Mutex
+	probes := 0
+	b := watch.NewBaseline(func(bool) (string, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		probes++
+		return "A", "", nil
+	})
+	lock := watch.NewLockWatch(lockPath)
+	e := &lockEnforcer{lock: lockPath, repair: map[int]bool{3: true}}
+	p := policy.Default()
+	p.ResyncInterval = time.Hour
+	events := make(chan chan<- watch.Event, 1)
+	results := make(chan time.Time, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Options{
+			Log:    zap.NewNop(),
+			Policy: p,
+			Build: func(*policy.Policy) (*Setup, error) {
+				return &Setup{
+					Reconciler: &reconcile.Reconciler{Enforcers: []reconcile.Enforcer{e}, Log: zap.NewNop()},
+					Baseline:   b,
+					Lock:       lock,
+					Watch: func(ctx context.Context, out chan<- watch.Event) error {
+						watch.Poll(ctx, time.Hour, 1, b, out)
+						events <- out
+						return lock.Start(ctx, out)
+					},
+				}, nil
+			},
+			OnResult: func(reconcile.Result, time.Duration) { results <- time.Now() },
+		})
+	}()
+	next := func(what string) {
+		t.Helper()
+		select {
+		case <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reconcile: %s", what)
+		}
+	}
+	none := func(what string) {
+		t.Helper()
+		select {
+		case <-results:
+			t.Fatalf("a reconcile: %s", what)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	probed := func() int { mu.Lock(); defer mu.Unlock(); return probes }
+
+	next("start")
+	if n := probed(); n != 0 {
+		t.Fatalf("the start reconcile probed %d times before the poller started", n)
+	}
+	out := <-events
+	out <- watch.Event{Source: watch.SourceFile, Name: "ecs.config", Settled: true}
+	next("pass 2 (quiet, takes the lock)")
+	if n := probed(); n != 2 {
+		t.Fatalf("pass 2 probed %d times, want 2 (before and after)", n)
+	}
+	if !b.Quiet() {
+		t.Fatal("pass 2 changed nothing and the state did not move: not quiet")
+	}
+	none("pass 2 was quiet: its own lock events are dropped")
+
+	out <- watch.Event{Source: watch.SourceFile, Name: "ecs.config", Settled: true}
+	next("pass 3 (repairs, takes the lock)")
+	next("the poke after a repairing pass that took the lock")
+	if !b.Quiet() {
+		t.Fatal("the pass after the poke changed nothing: not quiet")
+	}
+	none("the poked pass was quiet")
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

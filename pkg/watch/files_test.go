@@ -342,7 +342,7 @@ func TestPollProbe(t *testing.T) {
 		default:
 		}
 	}
-	var b *Baseline
+	b := NewBaseline(probe)
 	reconcile := func(repair string, changed bool) { // what the daemon does
 		b.Before()
 		if repair != "" {
@@ -350,7 +350,12 @@ func TestPollProbe(t *testing.T) {
 		}
 		b.After(changed)
 	}
-	b = Poll(ctx, time.Millisecond, 1, probe, out)
+	b.Before() // not polling yet: probes nothing
+	b.After(true)
+	if calls != 0 || !b.Quiet() {
+		t.Fatalf("before Poll: %d probes, quiet %v; want none, quiet", calls, b.Quiet())
+	}
+	Poll(ctx, time.Millisecond, 1, b, out)
 	// Unknown at start: events until a quiet reconcile.
 	waitFor(t, out, "baseline unknown at start", func(ev Event) bool { return ev.Source == SourcePoll })
 	reconcile("", false)
@@ -403,7 +408,8 @@ func TestPollDeepEvery(t *testing.T) {
 		return shape, content, nil
 	}
 	out := make(chan Event, 64)
-	b := Poll(ctx, 2*time.Millisecond, deepEvery, probe, out)
+	b := NewBaseline(probe)
+	Poll(ctx, 2*time.Millisecond, deepEvery, b, out)
 	waitFor(t, out, "baseline unknown at start", func(ev Event) bool { return ev.Source == SourcePoll })
 	b.Before()
 	b.After(false)

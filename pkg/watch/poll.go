@@ -19,16 +19,31 @@ type sample struct{ shape, content string }
 
 // Baseline is what a poller compares its probe against: the state as the
 // daemon's last quiet reconcile left it. The daemon calls Before and After
-// around every reconcile, on its own goroutine; both probe deep.
+// around every reconcile, on its own goroutine; both probe deep once Poll
+// polls with the Baseline, and do nothing before (nor on a nil Baseline).
 type Baseline struct {
 	probe Probe
 
-	mu   sync.Mutex
-	last sample
-	ok   bool // last is a state nothing needed repairing in
+	mu      sync.Mutex
+	polling bool // Poll uses it
+	last    sample
+	ok      bool // last is a state nothing needed repairing in
 
 	pre   sample // probe when the running reconcile started
 	preOK bool
+}
+
+// NewBaseline returns the Baseline of probe, for Poll.
+func NewBaseline(probe Probe) *Baseline { return &Baseline{probe: probe} }
+
+// active reports whether Before and After have something to probe.
+func (b *Baseline) active() bool {
+	if b == nil || b.probe == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.polling
 }
 
 func (b *Baseline) deep() (sample, error) {
@@ -38,7 +53,7 @@ func (b *Baseline) deep() (sample, error) {
 
 // Before probes the state a reconcile starts from.
 func (b *Baseline) Before() {
-	if b == nil || b.probe == nil {
+	if !b.active() {
 		return
 	}
 	v, err := b.deep()
@@ -52,7 +67,7 @@ func (b *Baseline) Before() {
 // baseline taken after a repair could already hold the next drift (made
 // while the repair finished), and would hide it until the resync.
 func (b *Baseline) After(changed bool) {
-	if b == nil || b.probe == nil {
+	if !b.active() {
 		return
 	}
 	v, err := b.deep()
@@ -63,9 +78,9 @@ func (b *Baseline) After(changed bool) {
 
 // Quiet reports whether the last reconcile left a known baseline: it
 // changed nothing and the state did not move while it ran (true without a
-// probe).
+// probe, or before Poll polls with it).
 func (b *Baseline) Quiet() bool {
-	if b == nil || b.probe == nil {
+	if !b.active() {
 		return true
 	}
 	b.mu.Lock()
@@ -85,19 +100,26 @@ func (b *Baseline) same(shape, content string, err error) bool {
 // iptables backend) until ctx ends. It returns at once; a goroutine does
 // the looking.
 //
-// With a probe, it sends an Event (SourcePoll) only when the probe's answer
-// differs from the Baseline, so that an idle host costs one cheap probe per
-// interval instead of a reconcile; while the baseline is unknown (at
-// start, after a repair) or the probe fails, it sends an Event every time.
-// Every deepEvery-th poll (and every poll when deepEvery <= 1) also reads
-// the content: a change that keeps the shape (a rule replaced in place by
-// one of the same size) is seen within deepEvery intervals, any other
-// within one. A nil probe sends an Event every interval. An interval <= 0
-// sends nothing.
-func Poll(ctx context.Context, every time.Duration, deepEvery int, probe Probe, out chan<- Event) *Baseline {
-	b := &Baseline{probe: probe}
+// With a Baseline whose probe is set, it sends an Event (SourcePoll) only
+// when the probe's answer differs from the Baseline, so that an idle host
+// costs one cheap probe per interval instead of a reconcile; while the
+// baseline is unknown (at start, after a repair) or the probe fails, it
+// sends an Event every time. From this call on, the Baseline's Before and
+// After probe. Every deepEvery-th poll (and every poll when deepEvery <= 1)
+// also reads the content: a change that keeps the shape (a rule replaced
+// in place by one of the same size) is seen within deepEvery intervals,
+// any other within one. A nil Baseline (or probe) sends an Event every
+// interval. An interval <= 0 sends nothing.
+func Poll(ctx context.Context, every time.Duration, deepEvery int, b *Baseline, out chan<- Event) {
+	var probe Probe
+	if b != nil && b.probe != nil {
+		probe = b.probe
+		b.mu.Lock()
+		b.polling = true
+		b.mu.Unlock()
+	}
 	if every <= 0 {
-		return b
+		return
 	}
 	go func() {
 		t := time.NewTicker(every)
@@ -118,5 +140,4 @@ func Poll(ctx context.Context, every time.Duration, deepEvery int, probe Probe, 
 			}
 		}
 	}()
-	return b
 }

@@ -43,7 +43,7 @@ const (
 	SourceNftables = "nftables"
 	SourcePoll     = "poll"
 	// SourceXtablesLock: an iptables-legacy tool opened or closed the
-	// xtables lock (XtablesLock).
+	// xtables lock (LockWatch).
 	SourceXtablesLock = "xtables-lock"
 	// SourceResync: a watcher may have missed changes (kernel queue
 	// overflow, a directory re-armed, a watcher stopped on an error); the

@@ -40,7 +40,8 @@ func XtablesLockPath() string {
 // While the lock file does not exist yet (no iptables-legacy ran since
 // boot) its directory is watched for it. The daemon runs iptables-legacy
 // itself: Pause and Resume around its own pass drop the events that pass
-// causes.
+// causes. Until Start, and on a nil LockWatch, Pause, Resume and Poke do
+// nothing.
 type LockWatch struct {
 	in      *inotify
 	path    string
@@ -56,28 +57,36 @@ const (
 	lockDirMask  = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_ONLYDIR
 )
 
-// XtablesLock starts watching the lock file at path; a goroutine sends
-// until ctx ends.
-func XtablesLock(ctx context.Context, path string, out chan<- Event) (*LockWatch, error) {
-	abs, err := filepath.Abs(path)
+// NewLockWatch returns the watch of the lock file at path (see
+// XtablesLockPath); Start starts it.
+func NewLockWatch(path string) *LockWatch {
+	return &LockWatch{path: path, fileWd: -1, dirWd: -1}
+}
+
+// Start watches the lock file; a goroutine sends on out until ctx ends.
+// It is called once, on the goroutine that calls Pause and Resume.
+func (w *LockWatch) Start(ctx context.Context, out chan<- Event) error {
+	abs, err := filepath.Abs(w.path)
 	if err != nil {
-		return nil, fmt.Errorf("watch the xtables lock %s: %w", path, err)
+		return fmt.Errorf("watch the xtables lock %s: %w", w.path, err)
 	}
-	w := &LockWatch{path: abs, out: out, fileWd: -1, dirWd: -1}
-	w.in, err = newInotify(w.handle)
+	w.path, w.out = abs, out
+	in, err := newInotify(w.handle)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	w.in = in
 	if err := w.arm(); err != nil {
-		w.in.f.Close()
-		return nil, err
+		in.f.Close()
+		w.in = nil
+		return err
 	}
 	go func() {
-		if err := w.in.run(ctx); err != nil {
+		if err := in.run(ctx); err != nil {
 			send(out, Event{Source: SourceResync, Name: "xtables lock watcher stopped: " + err.Error()})
 		}
 	}()
-	return w, nil
+	return nil
 }
 
 // arm watches the lock file, or its directory while the file is missing.
@@ -159,7 +168,7 @@ func (w *LockWatch) event(closed bool) {
 // Pause drops the events that follow until Resume: the daemon's own pass
 // runs iptables-legacy, which takes the lock too.
 func (w *LockWatch) Pause() {
-	if w == nil {
+	if w == nil || w.in == nil {
 		return
 	}
 	w.in.mu.Lock()
@@ -172,7 +181,7 @@ func (w *LockWatch) Pause() {
 // the tools the pass ran, or another writer at the same moment, which
 // only a fresh look can tell apart.
 func (w *LockWatch) Resume() (dropped bool) {
-	if w == nil {
+	if w == nil || w.in == nil {
 		return false
 	}
 	w.in.mu.Lock()
@@ -185,7 +194,7 @@ func (w *LockWatch) Resume() (dropped bool) {
 // Poke sends one event (not Settled) naming why: a look again the
 // daemon asks for itself.
 func (w *LockWatch) Poke(why string) {
-	if w == nil {
+	if w == nil || w.in == nil {
 		return
 	}
 	send(w.out, Event{Source: SourceXtablesLock, Name: why})

@@ -16,8 +16,8 @@ func startLock(t *testing.T, path string) (*LockWatch, chan Event) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	out := make(chan Event, 64)
-	w, err := XtablesLock(ctx, path, out)
-	if err != nil {
+	w := NewLockWatch(path)
+	if err := w.Start(ctx, out); err != nil {
 		t.Fatal(err)
 	}
 	return w, out
