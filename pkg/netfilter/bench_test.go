@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -118,7 +119,7 @@ func BenchmarkRead(b *testing.B) {
 							b.ResetTimer()
 							for i := 0; i < b.N; i++ {
 								e.nlCache = nil
-								if _, err := e.read(ctx(b), e.v4, ws, false); err != nil {
+								if _, err := e.read(ctx(b), e.v4, rule.InterestOf(ws), false); err != nil {
 									b.Fatal(err)
 								}
 							}
@@ -134,8 +135,7 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkPlan(b *testing.B) {
 	c := testConfig()
 	ws := c.wants(true, false)
-	chains := chainsOf(ws)
-	keep := func(t, ch string) bool { return chains[[2]string{t, ch}] }
+	in := rule.InterestOf(ws)
 	for _, n := range benchSizes {
 		var s strings.Builder
 		s.WriteString("*nat\n-A PREROUTING -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:51679\nCOMMIT\n*filter\n")
@@ -146,8 +146,8 @@ func BenchmarkPlan(b *testing.B) {
 		text := s.String()
 		b.Run(fmt.Sprintf("foreign=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				rs := newRuleset(false)
-				if err := parseRules(rs, text, "", keep, needlesOf(ws)); err != nil {
+				rs := rule.NewRuleset(false)
+				if err := rule.ParseText(rs, text, "", in.Reads, in.Needles); err != nil {
 					b.Fatal(err)
 				}
 				makePlan(ws, rs)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // network.credentials_input: the credential packets must be accepted by
@@ -149,20 +150,20 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 // added by the rule planner (credentialsInput decides where), but kept
 // once when present and persisted (pass marks the present ones required
 // for the saved file).
-func (c Config) credpathWants() []want {
+func (c Config) credpathWants() []rule.Want {
 	if !c.Credentials || c.CredentialsInput == "" {
 		return nil
 	}
-	var ws []want
+	var ws []rule.Want
 	for i, f := range c.flows(nil, nil) {
-		w := want{item: ItemCredentialsInput, table: "filter", chain: f.chain, args: f.args,
-			needle: strconv.Itoa(c.AgentPort), place: top, order: 10 + i,
-			what: "the " + f.name + " is accepted"}
-		k, _, err := ruleKey(quoteArgs(w.args), false)
+		w := rule.Want{Item: ItemCredentialsInput, Table: "filter", Chain: f.chain, Args: f.args,
+			Needle: strconv.Itoa(c.AgentPort), Place: rule.Top, Order: 10 + i,
+			What: "the " + f.name + " is accepted"}
+		k, _, err := rule.Key(rule.Quote(w.Args), false)
 		if err != nil {
-			panic("netfilter: bad built-in rule " + quoteArgs(w.args) + ": " + err.Error())
+			panic("netfilter: bad built-in rule " + rule.Quote(w.Args) + ": " + err.Error())
 		}
-		w.key = k
+		w.Key = k
 		ws = append(ws, w)
 	}
 	return ws
@@ -214,13 +215,13 @@ func repairs(pr *pathRead, rs []flowResult) (ins []insertion, foreign []flowResu
 				foreign = append(foreign, r)
 				continue
 			}
-			text := quoteArgs(r.f.args)
-			key, _, _ := ruleKey(text, false)
+			text := rule.Quote(r.f.args)
+			key, _, _ := rule.Key(text, false)
 			in := insertion{chain: br.b.chain, pos: br.o.top, text: text, flow: r.f.name, by: br.o.by}
 			if c := pr.inUse.chains[br.b.chain]; c != nil {
 				for j, x := range c.rules {
 					_, t, _ := strings.Cut(x.ref.text, " "+br.b.chain+" ")
-					if k, _, err := ruleKey(t, false); err == nil && k == key {
+					if k, _, err := rule.Key(t, false); err == nil && k == key {
 						if j+1 < in.pos {
 							in.pos = -1 // ours is above the block and does not open it: leave it to the finding
 						} else {
@@ -324,18 +325,18 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 	}
 	present = map[string]bool{}
 	for _, w := range e.c.credpathWants() {
-		if c := pr.inUse.chains[w.chain]; c != nil {
+		if c := pr.inUse.chains[w.Chain]; c != nil {
 			for _, x := range c.rules {
-				_, t, _ := strings.Cut(x.ref.text, " "+w.chain+" ")
-				if k, _, err := ruleKey(t, false); err == nil && k == w.key {
-					present[w.key] = true
+				_, t, _ := strings.Cut(x.ref.text, " "+w.Chain+" ")
+				if k, _, err := rule.Key(t, false); err == nil && k == w.Key {
+					present[w.Key] = true
 				}
 			}
 		}
 		if dryRun {
 			for _, in := range planned {
-				if k, _, _ := ruleKey(in.text, false); k == w.key && in.chain == w.chain {
-					present[w.key] = true
+				if k, _, _ := rule.Key(in.text, false); k == w.Key && in.chain == w.Chain {
+					present[w.Key] = true
 				}
 			}
 		}
@@ -451,9 +452,9 @@ func (e *Enforcer) manualFix(br baseResult, fl flow) string {
 			bin = "iptables"
 		}
 		pos := o.top
-		cmd := fmt.Sprintf("`%s -t filter -I %s %d %s`", bin, b.chain, pos, quoteArgs(fl.args))
+		cmd := fmt.Sprintf("`%s -t filter -I %s %d %s`", bin, b.chain, pos, rule.Quote(fl.args))
 		if c := b.t.chains[b.chain]; c != nil && pos > len(c.rules) {
-			cmd = fmt.Sprintf("`%s -t filter -A %s %s`", bin, b.chain, quoteArgs(fl.args))
+			cmd = fmt.Sprintf("`%s -t filter -A %s %s`", bin, b.chain, rule.Quote(fl.args))
 		}
 		return cmd + " (the " + b.family + " backend, which " + e.v4.cmd + " does not manage; persist it where that backend's rules are saved)"
 	}
@@ -484,14 +485,14 @@ func nftablesConf() string {
 
 // persistedInputs marks our accepts that are live as required, so that
 // the saved ruleset holds them too (and only them).
-func persistedInputs(ws []want, present map[string]bool) []want {
-	out := make([]want, 0, len(ws))
+func persistedInputs(ws []rule.Want, present map[string]bool) []rule.Want {
+	out := make([]rule.Want, 0, len(ws))
 	for _, w := range ws {
-		if w.item == ItemCredentialsInput {
-			if !present[w.key] {
+		if w.Item == ItemCredentialsInput {
+			if !present[w.Key] {
 				continue
 			}
-			w.required = true
+			w.Required = true
 		}
 		out = append(out, w)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // The credential-path evaluator is pure: a model of the rules every
@@ -429,7 +431,7 @@ type condProto struct {
 }
 
 func (c condProto) eval(p *pkt) tri {
-	pr := normProto(c.proto)
+	pr := rule.NormProto(c.proto)
 	if pr == "all" || pr == "0" {
 		return xorNeg(yes, c.neg)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Turning iptables rules (as iptables-save prints them) into the
@@ -66,50 +68,46 @@ func parseSaveTable(out, table, where string) (*mtable, error) {
 // iptRule models one rule text.
 func iptRule(text string, ref ruleRef) mrule {
 	r := mrule{ref: ref}
-	toks, err := tokenize(text)
-	var sp *spec
-	if err == nil {
-		sp, err = parseSpec(toks, false) // no canonical key: only the options are needed
-	}
+	sp, err := rule.Parse(text, false) // no canonical key: only the options are needed
 	if err != nil {
 		r.unknown = append(r.unknown, "rule text ("+err.Error()+")")
 		r.kind = vUnknown
 		r.what = "?"
 		return r
 	}
-	for _, o := range sp.generic {
-		switch o.name {
+	for _, o := range sp.Generic {
+		switch o.Name {
 		case "-p":
-			r.conds = append(r.conds, condProto{neg: o.neg, proto: o.vals[0]})
+			r.conds = append(r.conds, condProto{neg: o.Neg, proto: o.Vals[0]})
 		case "-s", "-d":
-			pf, err := parseCIDR(o.vals[0], false)
+			pf, err := rule.ParseCIDR(o.Vals[0], false)
 			if err != nil {
-				r.unknown = append(r.unknown, o.name+" "+o.vals[0])
+				r.unknown = append(r.unknown, o.Name+" "+o.Vals[0])
 				continue
 			}
-			r.conds = append(r.conds, condAddr{src: o.name == "-s", neg: o.neg, pfxs: []netip.Prefix{pf}})
+			r.conds = append(r.conds, condAddr{src: o.Name == "-s", neg: o.Neg, pfxs: []netip.Prefix{pf}})
 		case "-i", "-o":
-			r.conds = append(r.conds, condIface{out: o.name == "-o", neg: o.neg, name: o.vals[0]})
+			r.conds = append(r.conds, condIface{out: o.Name == "-o", neg: o.Neg, name: o.Vals[0]})
 		case "-f":
-			r.conds = append(r.conds, condFrag{neg: o.neg})
+			r.conds = append(r.conds, condFrag{neg: o.Neg})
 		}
 	}
-	for _, m := range sp.mergedMatches() {
-		for _, o := range m.opts {
-			c, ok := iptCond(m.name, o)
+	for _, m := range sp.MergedMatches() {
+		for _, o := range m.Opts {
+			c, ok := iptCond(m.Name, o)
 			if !ok {
-				r.unknown = append(r.unknown, "-m "+m.name+" "+optString(o))
+				r.unknown = append(r.unknown, "-m "+m.Name+" "+o.String())
 				continue
 			}
 			if c != nil {
 				r.conds = append(r.conds, c)
 			}
 		}
-		if len(m.opts) == 0 && !protoModules[m.name] && m.name != "comment" && m.name != "?" {
-			r.unknown = append(r.unknown, "-m "+m.name)
+		if len(m.Opts) == 0 && !rule.IsProtoModule(m.Name) && m.Name != "comment" && m.Name != "?" {
+			r.unknown = append(r.unknown, "-m "+m.Name)
 		}
 	}
-	switch sp.target {
+	switch sp.Target {
 	case "":
 		r.kind = vContinue
 	case "ACCEPT":
@@ -120,15 +118,15 @@ func iptRule(text string, ref ruleRef) mrule {
 		r.kind = vReturn
 	default:
 		switch {
-		case passive[sp.target]:
+		case rule.IsPassive(sp.Target):
 			r.kind = vContinue
-		case isChainName(sp.target):
-			r.kind, r.target = vJump, sp.target
-			if sp.isGoto {
+		case isChainName(sp.Target):
+			r.kind, r.target = vJump, sp.Target
+			if sp.Goto {
 				r.kind = vGoto
 			}
 		default:
-			r.kind, r.what = vUnknown, sp.target
+			r.kind, r.what = vUnknown, sp.Target
 		}
 	}
 	return r
@@ -146,66 +144,66 @@ func isChainName(s string) bool {
 
 // iptCond models one option of a match; ok false when not modelled. A nil
 // cond with ok is an option that never changes the outcome (a comment).
-func iptCond(module string, o opt) (cond, bool) {
+func iptCond(module string, o rule.Opt) (cond, bool) {
 	val := func() string {
-		if len(o.vals) == 0 {
+		if len(o.Vals) == 0 {
 			return ""
 		}
-		return o.vals[0]
+		return o.Vals[0]
 	}
 	switch {
 	case module == "comment":
 		return nil, true
-	case protoModules[module] || module == "?":
-		switch o.name {
+	case rule.IsProtoModule(module) || module == "?":
+		switch o.Name {
 		case "--dport", "--sport":
 			rs, ok := portList(val())
 			if !ok {
 				return nil, false
 			}
-			return condPort{src: o.name == "--sport", neg: o.neg, ranges: rs}, true
+			return condPort{src: o.Name == "--sport", neg: o.Neg, ranges: rs}, true
 		case "--syn":
-			return condSyn{neg: o.neg, mask: []string{"SYN", "RST", "ACK", "FIN"}, comp: []string{"SYN"}}, true
+			return condSyn{neg: o.Neg, mask: []string{"SYN", "RST", "ACK", "FIN"}, comp: []string{"SYN"}}, true
 		case "--tcp-flags":
-			if len(o.vals) != 2 {
+			if len(o.Vals) != 2 {
 				return nil, false
 			}
-			return condSyn{neg: o.neg, mask: strings.Split(o.vals[0], ","), comp: strings.Split(o.vals[1], ",")}, true
+			return condSyn{neg: o.Neg, mask: strings.Split(o.Vals[0], ","), comp: strings.Split(o.Vals[1], ",")}, true
 		}
 	case module == "multiport":
 		rs, ok := portList(val())
 		if !ok {
 			return nil, false
 		}
-		switch o.name {
+		switch o.Name {
 		case "--dports":
-			return condPort{neg: o.neg, ranges: rs}, true
+			return condPort{neg: o.Neg, ranges: rs}, true
 		case "--sports":
-			return condPort{src: true, neg: o.neg, ranges: rs}, true
+			return condPort{src: true, neg: o.Neg, ranges: rs}, true
 		case "--ports":
-			return condPort{either: true, neg: o.neg, ranges: rs}, true
+			return condPort{either: true, neg: o.Neg, ranges: rs}, true
 		}
 	case module == "conntrack" || module == "state":
-		switch o.name {
+		switch o.Name {
 		case "--ctstate", "--state":
-			return condCt{neg: o.neg, states: strings.Split(strings.ToUpper(val()), ",")}, true
+			return condCt{neg: o.Neg, states: strings.Split(strings.ToUpper(val()), ",")}, true
 		case "--ctstatus":
-			return condCtStatus{neg: o.neg, vals: strings.Split(strings.ToUpper(val()), ",")}, true
+			return condCtStatus{neg: o.Neg, vals: strings.Split(strings.ToUpper(val()), ",")}, true
 		case "--ctproto":
-			return condProto{neg: o.neg, proto: val()}, true
+			return condProto{neg: o.Neg, proto: val()}, true
 		case "--ctdir":
 			return condCtDir{dir: val()}, true
 		case "--ctorigdst":
-			pf, err := parseCIDR(val(), false)
+			pf, err := rule.ParseCIDR(val(), false)
 			if err != nil {
 				return nil, false
 			}
-			return condOrigDst{neg: o.neg, pfxs: []netip.Prefix{pf}}, true
+			return condOrigDst{neg: o.Neg, pfxs: []netip.Prefix{pf}}, true
 		}
 	case module == "addrtype":
-		switch o.name {
+		switch o.Name {
 		case "--dst-type", "--src-type":
-			return condAddrType{src: o.name == "--src-type", neg: o.neg, types: strings.Split(val(), ",")}, true
+			return condAddrType{src: o.Name == "--src-type", neg: o.Neg, types: strings.Split(val(), ",")}, true
 		}
 	}
 	return nil, false
@@ -215,7 +213,7 @@ func iptCond(module string, o opt) (cond, bool) {
 func portList(s string) ([]portRangeT, bool) {
 	var out []portRangeT
 	for _, p := range strings.Split(s, ",") {
-		lo, hi, ok := portRange(p)
+		lo, hi, ok := rule.PortRange(p)
 		if !ok {
 			if n, err := strconv.Atoi(p); err == nil {
 				lo, hi, ok = n, n, true

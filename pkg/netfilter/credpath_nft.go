@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Native nf_tables rulesets (nftables.service, firewalld) in the
@@ -52,7 +54,7 @@ type nftBase struct {
 
 // iptablesOwned reports whether a base chain belongs to iptables-nft.
 func iptablesOwned(family, table, chain string) bool {
-	return family == "ip" && builtinChain(table, chain) && (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security")
+	return family == "ip" && rule.IsBuiltin(table, chain) && (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security")
 }
 
 // parseNftRuleset reads `nft -j list ruleset` (and the texts of
@@ -520,7 +522,7 @@ func (c *condNft) value(raw json.RawMessage) bool {
 	case "saddr", "daddr":
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			p, err := parseCIDR(s, false)
+			p, err := rule.ParseCIDR(s, false)
 			if err != nil {
 				return false
 			}
@@ -539,7 +541,7 @@ func (c *condNft) value(raw json.RawMessage) bool {
 			if json.Unmarshal(pj, &x) != nil {
 				return false
 			}
-			p, err := parseCIDR(x.Addr+"/"+strconv.Itoa(x.Len), false)
+			p, err := rule.ParseCIDR(x.Addr+"/"+strconv.Itoa(x.Len), false)
 			if err != nil {
 				return false
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
 )
@@ -174,7 +175,7 @@ func credNSConfig(t *testing.T, b nstest.Backend) Config {
 }
 
 // withoutOurFilter is `-S` of filter without our rules (by meaning).
-func withoutOurFilter(t *testing.T, b nstest.Backend, ws []want) string {
+func withoutOurFilter(t *testing.T, b nstest.Backend, ws []rule.Want) string {
 	return policyCounters.ReplaceAllString(withoutOurs(saveAll(t, b.Save, "iptables", false), ws), "[0:0]")
 }
 
@@ -361,13 +362,13 @@ func TestCredentialPathHardened(t *testing.T) {
 						t.Fatal(err)
 					}
 					for _, w := range ws {
-						if w.item != ItemCredentialsInput {
+						if w.Item != ItemCredentialsInput {
 							continue
 						}
-						live := ours[w.family()+" "+w.chain+" "+w.spell()] == 1
-						inFile := strings.Count(string(file), "-A "+w.chain+" "+w.spell()) == 1
+						live := ours[w.Family()+" "+w.Chain+" "+w.Spell()] == 1
+						inFile := strings.Count(string(file), "-A "+w.Chain+" "+w.Spell()) == 1
 						if live != inFile || (live && (tc.native || tc.ok)) {
-							t.Errorf("our accept %s: live %v, in %s %v (native %v, ok %v)", w.spell(), live, saved, inFile, tc.native, tc.ok)
+							t.Errorf("our accept %s: live %v, in %s %v (native %v, ok %v)", w.Spell(), live, saved, inFile, tc.native, tc.ok)
 						}
 					}
 				})

@@ -3,6 +3,8 @@ package netfilter
 import (
 	"strconv"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Stable finding item ids.
@@ -22,82 +24,35 @@ const (
 	imdsAddr        = "169.254.169.254"
 )
 
-// placement says where a missing rule goes.
-type placement int
-
-const (
-	// appendEnd: at the end of the chain (ecs-init's -A for the NAT rules).
-	appendEnd placement = iota
-	// top: at the top of the chain, in group order relative to our other
-	// rules of the chain (ecs-init's -I for the INPUT rules).
-	top
-)
-
-// want is one rule this package owns.
-type want struct {
-	item   string
-	v6     bool
-	table  string
-	chain  string
-	args   []string // ecs-init's spelling
-	key    string
-	needle string // a literal every spelling of the rule contains
-	place  placement
-	order  int // order within the chain's group (top placement)
-	// required: the rule must exist. A known but not required rule (the
-	// docker0 ACCEPT while no docker0 exists) is deduplicated and kept in
-	// order, never added or removed.
-	required bool
-	// before: the key of a rule of the same chain this one must precede.
-	before string
-	// newChain: the chain is a user chain that is created when missing.
-	newChain bool
-	// satisfies: when this (known, not required) rule is present, the
-	// rules with these keys are not added (ecs-init's older spelling of
-	// the same protection).
-	satisfies []string
-	what      string // for details: what the rule does
-}
-
-func (w *want) spell() string { return quoteArgs(w.args) }
-
-// family names the command family of the rule for targets and plans.
-func (w *want) family() string {
-	if w.v6 {
-		return "ip6tables"
-	}
-	return "iptables"
-}
-
 // wants builds the rules the configuration asks for. docker0 tells whether
 // the introspection ACCEPT must exist (for Docker's default bridge,
 // c.bridge, docker0 when unset); ip6 whether the IPv6 rules apply.
-func (c Config) wants(docker0, ip6 bool) []want {
+func (c Config) wants(docker0, ip6 bool) []rule.Want {
 	bridge := c.bridge
 	if bridge == "" {
 		bridge = "docker0"
 	}
 	block := c.introspectionEnforced()
-	var ws []want
-	add := func(w want) int {
-		k, _, err := ruleKey(quoteArgs(w.args), w.v6)
+	var ws []rule.Want
+	add := func(w rule.Want) int {
+		k, _, err := rule.Key(rule.Quote(w.Args), w.V6)
 		if err != nil {
-			panic("netfilter: bad built-in rule " + quoteArgs(w.args) + ": " + err.Error())
+			panic("netfilter: bad built-in rule " + rule.Quote(w.Args) + ": " + err.Error())
 		}
-		w.key = k
+		w.Key = k
 		ws = append(ws, w)
 		return len(ws) - 1
 	}
 	agent := strconv.Itoa(c.AgentPort)
 	if c.Credentials {
-		add(want{item: ItemCredentialsDNAT, table: "nat", chain: "PREROUTING", required: true, place: appendEnd,
-			needle: credentialsAddr,
-			args:   strings.Fields("-p tcp -d " + credentialsAddr + " --dport 80 -j DNAT --to-destination 127.0.0.1:" + agent),
-			what:   "containers' requests to " + credentialsAddr + ":80 go to the agent on 127.0.0.1:" + agent})
-		add(want{item: ItemCredentialsRedirect, table: "nat", chain: "OUTPUT", required: true, place: appendEnd,
-			needle: credentialsAddr,
-			args:   strings.Fields("-p tcp -d " + credentialsAddr + " --dport 80 -j REDIRECT --to-ports " + agent),
-			what:   "host-network tasks' requests to " + credentialsAddr + ":80 go to the agent on port " + agent})
+		add(rule.Want{Item: ItemCredentialsDNAT, Table: "nat", Chain: "PREROUTING", Required: true, Place: rule.Append,
+			Needle: credentialsAddr,
+			Args:   strings.Fields("-p tcp -d " + credentialsAddr + " --dport 80 -j DNAT --to-destination 127.0.0.1:" + agent),
+			What:   "containers' requests to " + credentialsAddr + ":80 go to the agent on 127.0.0.1:" + agent})
+		add(rule.Want{Item: ItemCredentialsRedirect, Table: "nat", Chain: "OUTPUT", Required: true, Place: rule.Append,
+			Needle: credentialsAddr,
+			Args:   strings.Fields("-p tcp -d " + credentialsAddr + " --dport 80 -j REDIRECT --to-ports " + agent),
+			What:   "host-network tasks' requests to " + credentialsAddr + ":80 go to the agent on port " + agent})
 	}
 	intro := strconv.Itoa(c.IntrospectionPort)
 	for _, v6 := range []bool{false, true} {
@@ -105,30 +60,30 @@ func (c Config) wants(docker0, ip6 bool) []want {
 			break
 		}
 		if block {
-			acc := add(want{item: ItemIntrospectionBlock, v6: v6, table: "filter", chain: "INPUT", place: top, order: 0,
-				required: docker0, needle: intro,
-				args: strings.Fields("-p tcp --dport " + intro + " -i " + bridge + " -j ACCEPT"),
-				what: "bridge-mode containers reach the agent's introspection port " + intro + " through " + bridge})
-			drop := add(want{item: ItemIntrospectionBlock, v6: v6, table: "filter", chain: "INPUT", place: top, order: 1,
-				required: true, needle: intro,
-				args: strings.Fields("-p tcp --dport " + intro + " ! -i lo -j DROP"),
-				what: "the agent's introspection port " + intro + " is closed to the network"})
-			ws[acc].before = ws[drop].key
+			acc := add(rule.Want{Item: ItemIntrospectionBlock, V6: v6, Table: "filter", Chain: "INPUT", Place: rule.Top, Order: 0,
+				Required: docker0, Needle: intro,
+				Args: strings.Fields("-p tcp --dport " + intro + " -i " + bridge + " -j ACCEPT"),
+				What: "bridge-mode containers reach the agent's introspection port " + intro + " through " + bridge})
+			drop := add(rule.Want{Item: ItemIntrospectionBlock, V6: v6, Table: "filter", Chain: "INPUT", Place: rule.Top, Order: 1,
+				Required: true, Needle: intro,
+				Args: strings.Fields("-p tcp --dport " + intro + " ! -i lo -j DROP"),
+				What: "the agent's introspection port " + intro + " is closed to the network"})
+			ws[acc].Before = ws[drop].Key
 		}
 		if c.LocalhostGuard && !v6 {
-			add(want{item: ItemLocalhostGuard, table: "filter", chain: "INPUT", place: top, order: 2,
-				required: true, needle: "127.",
-				args: []string{"--dst", "127.0.0.0/8", "!", "--src", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"},
-				what: "with route_localnet=1, services bound to 127.0.0.1 stay closed to the network"})
+			add(rule.Want{Item: ItemLocalhostGuard, Table: "filter", Chain: "INPUT", Place: rule.Top, Order: 2,
+				Required: true, Needle: "127.",
+				Args: []string{"--dst", "127.0.0.0/8", "!", "--src", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"},
+				What: "with route_localnet=1, services bound to 127.0.0.1 stay closed to the network"})
 			add(rawGuard())
 		}
 	}
 	ws = append(ws, c.credpathWants()...)
 	if c.BlockIMDS {
-		add(want{item: ItemIMDSBlock, table: "filter", chain: "DOCKER-USER", place: top, order: 0,
-			required: true, needle: imdsAddr, newChain: true,
-			args: strings.Fields("-i docker+ -d " + imdsAddr + "/32 -j DROP"),
-			what: "bridge-mode containers cannot use the instance role through IMDS (" + imdsAddr + ")"})
+		add(rule.Want{Item: ItemIMDSBlock, Table: "filter", Chain: "DOCKER-USER", Place: rule.Top, Order: 0,
+			Required: true, Needle: imdsAddr, NewChain: true,
+			Args: strings.Fields("-i docker+ -d " + imdsAddr + "/32 -j DROP"),
+			What: "bridge-mode containers cannot use the instance role through IMDS (" + imdsAddr + ")"})
 	}
 	return ws
 }
@@ -152,14 +107,14 @@ func validIfName(s string) bool {
 // next to it. ecs-init before 1.97 closed the introspection port with one
 // IPv4 rule on one interface (ECS_OFFHOST_INTROSPECTION_INTERFACE_NAME,
 // default eth0) and no ACCEPT (docs/ecs-init.md, "Versions").
-func (c Config) withOlder(ws []want) []want {
+func (c Config) withOlder(ws []rule.Want) []rule.Want {
 	var acc, drop string
 	for _, w := range ws {
-		if w.item == ItemIntrospectionBlock && !w.v6 {
-			if w.required && w.order == 1 {
-				drop = w.key
-			} else if w.order == 0 {
-				acc = w.key
+		if w.Item == ItemIntrospectionBlock && !w.V6 {
+			if w.Required && w.Order == 1 {
+				drop = w.Key
+			} else if w.Order == 0 {
+				acc = w.Key
 			}
 		}
 	}
@@ -174,14 +129,14 @@ func (c Config) withOlder(ws []want) []want {
 		return ws
 	}
 	intro := strconv.Itoa(c.IntrospectionPort)
-	w := want{item: ItemIntrospectionBlock, table: "filter", chain: "INPUT", place: top, order: 1,
-		needle: intro, satisfies: []string{acc, drop},
-		args: strings.Fields("-p tcp -i " + ifc + " --dport " + intro + " -j DROP"),
-		what: "ecs-init before 1.97 closes the introspection port " + intro + " on " + ifc}
-	k, _, err := ruleKey(quoteArgs(w.args), false)
+	w := rule.Want{Item: ItemIntrospectionBlock, Table: "filter", Chain: "INPUT", Place: rule.Top, Order: 1,
+		Needle: intro, Satisfies: []string{acc, drop},
+		Args: strings.Fields("-p tcp -i " + ifc + " --dport " + intro + " -j DROP"),
+		What: "ecs-init before 1.97 closes the introspection port " + intro + " on " + ifc}
+	k, _, err := rule.Key(rule.Quote(w.Args), false)
 	if err != nil {
 		return ws
 	}
-	w.key = k
+	w.Key = k
 	return append(ws, w)
 }

@@ -69,4 +69,11 @@
 // with *nat and *filter sections holding only our rules. Docker-managed
 // chains or rules found in the file are reported (warn) and never added
 // by us. The file is replaced atomically, only when its content changes.
+//
+// # Layers
+//
+// The iptables rule language (parse, canonical key, quoting) and the
+// model of what was read (Ruleset, Chain, Rule; Want, Interest) are in
+// package rule, which touches nothing. This package builds the wants
+// from the configuration, reads, plans, checks shadowing and repairs.
 package netfilter

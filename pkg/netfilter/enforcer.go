@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Check observes the rules and the saved ruleset without changing
@@ -42,16 +43,16 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 	}
 	e.c.resolvePass()
 	all := e.c.withOlder(e.c.wants(e.c.bridgeNeeded, e.v6 != nil && e.c.ipv6()))
-	var v4, v6 []want
+	var v4, v6 []rule.Want
 	for _, x := range all {
-		if x.v6 {
+		if x.V6 {
 			v6 = append(v6, x)
 		} else {
 			v4 = append(v4, x)
 		}
 	}
 	fams := []familyResult{}
-	run := func(t tools, ws []want, isV6 bool) {
+	run := func(t tools, ws []rule.Want, isV6 bool) {
 		if len(ws) == 0 {
 			return
 		}
@@ -105,7 +106,7 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 		dup := map[string]bool{} // keys of rules found with extra copies
 		for _, st := range fr.applied.states {
 			if st.copies > 1 {
-				dup[st.w.key] = true
+				dup[st.w.Key] = true
 			}
 		}
 		for _, st := range fr.applied.states {
@@ -114,7 +115,7 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 				// ecs-init's -I of the introspection DROP lands its copy
 				// above our ACCEPT: the move that follows is part of
 				// removing that duplicate, not an undo of ours.
-				if st.misordered && dup[st.w.before] {
+				if st.misordered && dup[st.w.Before] {
 					c.Duplicate = true
 				}
 				cs = append(cs, c)
@@ -139,13 +140,13 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 }
 
 // unheld is ws without the rules of held items.
-func unheld(ws []want, hold func(string) bool) []want {
+func unheld(ws []rule.Want, hold func(string) bool) []rule.Want {
 	if hold == nil {
 		return ws
 	}
-	var out []want
+	var out []rule.Want
 	for _, w := range ws {
-		if !hold(w.item) {
+		if !hold(w.Item) {
 			out = append(out, w)
 		}
 	}
@@ -185,7 +186,7 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 	for _, fr := range fams {
 		has := false
 		for _, w := range fr.ws {
-			has = has || w.item == item
+			has = has || w.Item == item
 		}
 		if !has {
 			continue
@@ -198,14 +199,14 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 			continue
 		}
 		for _, st := range fr.after.states {
-			if st.w.item != item {
+			if st.w.Item != item {
 				continue
 			}
-			if !st.w.required && st.copies == 0 {
+			if !st.w.Required && st.copies == 0 {
 				// Said only on an ok row: on a drift row it is noise
 				// between the reader and what is wrong.
-				if len(st.w.satisfies) == 0 { // ecs-init's older rule: say nothing while absent
-					notNeeded = append(notNeeded, "not needed: "+fr.t.cmd+" -t filter "+st.w.chain+" "+st.w.spell()+" ("+e.c.bridgeWhy+")")
+				if len(st.w.Satisfies) == 0 { // ecs-init's older rule: say nothing while absent
+					notNeeded = append(notNeeded, "not needed: "+fr.t.cmd+" -t filter "+st.w.Chain+" "+st.w.Spell()+" ("+e.c.bridgeWhy+")")
 				}
 				continue
 			}
@@ -215,7 +216,7 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 			}
 			if st.shadowedBy != "" && item != ItemLocalhostGuard { // judged by guardFinding
 				warns = append(warns, fmt.Sprintf("%s comes before %s -t %s -A %s %s and may decide first (not moved: ecs-remediator never reorders other tools' rules)",
-					st.shadowedBy, fr.t.cmd, st.w.table, st.w.chain, st.w.spell()))
+					st.shadowedBy, fr.t.cmd, st.w.Table, st.w.Chain, st.w.Spell()))
 			}
 		}
 		for _, o := range fr.after.ops {
@@ -224,7 +225,7 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 			}
 		}
 		if item == ItemIMDSBlock {
-			if jumps, read := fr.rs.forwardJumps("DOCKER-USER"); read && !jumps {
+			if jumps, read := forwardJumps(fr.rs, "DOCKER-USER"); read && !jumps {
 				warns = append(warns, "FORWARD does not jump to DOCKER-USER (Docker not started?): the rule takes effect once Docker adds its jump")
 			}
 		}
@@ -262,15 +263,15 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 // opItem finds the item an op belongs to (by its rule text or chain).
 func opItem(o op, p *plan) string {
 	for _, st := range p.states {
-		if st.w.table != o.table || st.w.chain != o.chain {
+		if st.w.Table != o.table || st.w.Chain != o.chain {
 			continue
 		}
-		if o.verb == "-N" || o.text == st.w.spell() {
-			return st.w.item
+		if o.verb == "-N" || o.text == st.w.Spell() {
+			return st.w.Item
 		}
 		if o.verb == "-D" {
-			if k, _, err := ruleKey(o.text, st.w.v6); err == nil && k == st.w.key {
-				return st.w.item
+			if k, _, err := rule.Key(o.text, st.w.V6); err == nil && k == st.w.Key {
+				return st.w.Item
 			}
 		}
 	}
@@ -280,30 +281,30 @@ func opItem(o op, p *plan) string {
 func change(st *ruleState, t tools) finding.Change {
 	w := st.w
 	c := finding.Change{
-		Item:   w.item,
+		Item:   w.Item,
 		Action: st.action,
-		Target: w.family() + " " + w.table + " " + w.chain,
+		Target: w.Family() + " " + w.Table + " " + w.Chain,
 	}
-	rule := "-A " + w.chain + " " + w.spell()
-	if w.place == top {
-		rule = "-I " + w.chain + " " + strconv.Itoa(st.pos) + " " + w.spell()
+	cmd := "-A " + w.Chain + " " + w.Spell()
+	if w.Place == rule.Top {
+		cmd = "-I " + w.Chain + " " + strconv.Itoa(st.pos) + " " + w.Spell()
 	}
 	switch {
 	case st.copies > 1:
-		c.Old = fmt.Sprintf("%d copies of %s", st.copies, w.spell())
+		c.Old = fmt.Sprintf("%d copies of %s", st.copies, w.Spell())
 		c.New = "1 copy at position " + strconv.Itoa(st.pos)
 		c.Reason = "duplicate copies (ecs-init adds its rules without checking for existing ones)"
 		c.Duplicate = true
 	case st.misordered:
 		c.Old = "position " + strconv.Itoa(st.firstPos) + ", below " + st.mustPrecede
-		c.New = rule
-		c.Reason = "the rule was below " + st.mustPrecede + ", so it never matched: " + w.what + " only when it comes first"
+		c.New = cmd
+		c.Reason = "the rule was below " + st.mustPrecede + ", so it never matched: " + w.What + " only when it comes first"
 	default:
 		c.Old = "absent"
-		c.New = rule
-		c.Reason = "rule missing: it makes sure " + w.what
+		c.New = cmd
+		c.Reason = "rule missing: it makes sure " + w.What
 		if st.chainGone {
-			c.Reason += " (chain " + w.chain + " created)"
+			c.Reason += " (chain " + w.Chain + " created)"
 		}
 	}
 	return c

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Reading the legacy backend's IPv4 tables straight from the kernel:
@@ -18,7 +20,7 @@ import (
 // same copy iptables-legacy-save starts with, without libiptc's parse of
 // every entry and the printing of every rule. The entries are walked into
 // chains, and only the rules that matter are printed (iptText, with the
-// same rules as for nf_tables: printChain), then keyed by ruleKey as
+// same rules as for nf_tables: printChain), then keyed by rule.Key as
 // before. Anything unexpected returns errLegacyText and the caller reads
 // with iptables-legacy-save instead.
 
@@ -294,19 +296,11 @@ func iptText(nr *nlRule) nftRule {
 	return out
 }
 
-// readLegacy reads the IPv4 chains ws needs from the legacy tables.
-func (e *Enforcer) readLegacy(ctx context.Context, ws []want) (*ruleset, error) {
-	chains := chainsOf(ws)
-	needles := needlesOf(ws)
-	pats := needleBytes(needles)
-	for _, n := range needles {
+// readLegacy reads the IPv4 chains of in from the legacy tables.
+func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
+	pats := needleBytes(in.Needles)
+	for _, n := range in.Needles {
 		pats = append(pats, []byte(n))
-	}
-	var jumpNames []string
-	for _, w := range ws {
-		if w.newChain {
-			jumpNames = append(jumpNames, w.chain)
-		}
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
@@ -324,13 +318,13 @@ func (e *Enforcer) readLegacy(ctx context.Context, ws []want) (*ruleset, error) 
 	for _, n := range strings.Fields(string(names)) {
 		loaded[n] = true
 	}
-	rs := newRuleset(false)
+	rs := rule.NewRuleset(false)
 	tables := map[string]map[string][]nlRule{}
-	for k := range orderedChains(chains) {
+	for _, c := range in.Chains {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		table, name := k[0], k[1]
+		table, name := c.Table, c.Chain
 		tc, done := tables[table]
 		if !done && !loaded[table] {
 			tc, done = map[string][]nlRule{}, true // no such table: builtin chains read as empty
@@ -343,16 +337,16 @@ func (e *Enforcer) readLegacy(ctx context.Context, ws []want) (*ruleset, error) 
 			tables[table] = tc
 		}
 		nrs, exists := tc[name]
-		ch := rs.chain(table, name)
+		ch := rs.Chain(table, name)
 		if !exists {
 			continue // builtin: always exists; user chain: missing
 		}
-		ch.exists = true
-		if !printChain(ch, nrs, ws, false, needles, pats, jumpNames, func(nr *nlRule, _ bool) nftRule { return iptText(nr) }) {
+		ch.Exists = true
+		if !printChain(ch, nrs, in, false, pats, func(nr *nlRule, _ bool) nftRule { return iptText(nr) }) {
 			return nil, errLegacyText
 		}
-		for j := range ch.rules {
-			ch.rules[j].handle = 0 // offsets, not handles
+		for j := range ch.Rules {
+			ch.Rules[j].Handle = 0 // offsets, not handles
 		}
 	}
 	return rs, nil

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
@@ -107,24 +108,24 @@ func writeRecord(t *testing.T, path string, b []byte) {
 
 // goldenRules is what iptables printed for table/chain, keyed as the
 // readers key it.
-func goldenRules(t *testing.T, path, table, chain string) []rule {
+func goldenRules(t *testing.T, path, table, chain string) []rule.Rule {
 	t.Helper()
 	out, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := newRuleset(false)
+	rs := rule.NewRuleset(false)
 	keep := func(tb, n string) bool { return tb == table && n == chain }
-	if err := parseRules(rs, string(out), table, keep, nil); err != nil {
+	if err := rule.ParseText(rs, string(out), table, keep, nil); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return rs.chain(table, chain).rules
+	return rs.Chain(table, chain).Rules
 }
 
 // compareDecoded checks decoded rules against iptables' own print: the
 // same number of rules, and the same key for every rule the decoder could
 // print (a rule it cannot print is read through the binaries instead).
-func compareDecoded(t *testing.T, what string, got []nftRule, want []rule) (printed int) {
+func compareDecoded(t *testing.T, what string, got []nftRule, want []rule.Rule) (printed int) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d rules decoded, iptables printed %d", what, len(got), len(want))
@@ -135,18 +136,18 @@ func compareDecoded(t *testing.T, what string, got []nftRule, want []rule) (prin
 			continue
 		}
 		printed++
-		k, _, err := ruleKey(g.text, false)
+		k, _, err := rule.Key(g.text, false)
 		if err != nil {
 			t.Errorf("%s rule %d: decoded %q does not parse: %v", what, i+1, g.text, err)
 			continue
 		}
-		wk, _, err := ruleKey(want[i].text, false)
+		wk, _, err := rule.Key(want[i].Text, false)
 		if err != nil {
-			t.Errorf("%s rule %d: iptables printed %q, which does not parse: %v", what, i+1, want[i].text, err)
+			t.Errorf("%s rule %d: iptables printed %q, which does not parse: %v", what, i+1, want[i].Text, err)
 			continue
 		}
 		if k != wk {
-			t.Errorf("%s rule %d: decoded %q (key %q), iptables printed %q (key %q)", what, i+1, g.text, k, want[i].text, wk)
+			t.Errorf("%s rule %d: decoded %q (key %q), iptables printed %q (key %q)", what, i+1, g.text, k, want[i].Text, wk)
 		}
 	}
 	return printed

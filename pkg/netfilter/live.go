@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
@@ -42,38 +43,11 @@ import (
 // in between; reading again sees the new state.
 const attempts = 3
 
-// chainsOf lists the chains the wants need, and FORWARD when DOCKER-USER
-// is used (to tell whether Docker jumps to it).
-func chainsOf(ws []want) map[[2]string]bool {
-	m := map[[2]string]bool{}
-	for _, w := range ws {
-		m[[2]string{w.table, w.chain}] = true
-		if w.newChain {
-			m[[2]string{"filter", "FORWARD"}] = true
-		}
-	}
-	return m
-}
-
-func needlesOf(ws []want) []string {
-	var ns []string
-	seen := map[string]bool{}
-	for _, w := range ws {
-		if !seen[w.needle] {
-			seen[w.needle] = true
-			ns = append(ns, w.needle)
-		}
-	}
-	return ns
-}
-
-// read reads the chains the wants need.
-func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*ruleset, error) {
-	chains := chainsOf(ws)
-	keep := func(table, name string) bool { return chains[[2]string{table, name}] }
-	needles := needlesOf(ws)
+// read reads the chains in names.
+func (e *Enforcer) read(ctx context.Context, t tools, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
+	keep, needles := in.Reads, in.Needles
 	if (e.readMode == "" && e.netlink && t.backend == backendNFT) || e.readMode == "netlink" {
-		rs, err := e.readNetlink(ctx, t, ws, v6)
+		rs, err := e.readNetlink(ctx, t, in, v6)
 		if err == nil || ctx.Err() != nil || e.readMode == "netlink" {
 			return rs, err
 		}
@@ -82,7 +56,7 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 		e.fellBack("nft", FallbackKernelError, err)
 	}
 	if (e.readMode == "" && e.netlink && t.backend == backendLegacy && !v6) || e.readMode == "sockopt" {
-		rs, err := e.readLegacy(ctx, ws)
+		rs, err := e.readLegacy(ctx, in)
 		if err == nil || ctx.Err() != nil || e.readMode == "sockopt" {
 			return rs, err
 		}
@@ -93,7 +67,7 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 			e.fellBack("legacy", FallbackKernelError, err)
 		}
 	}
-	rs := newRuleset(v6)
+	rs := rule.NewRuleset(v6)
 	whole := t.backend == backendLegacy
 	if e.readMode != "" { // benchmarks compare the ways
 		whole = e.readMode == "save"
@@ -109,59 +83,45 @@ func (e *Enforcer) read(ctx context.Context, t tools, ws []want, v6 bool) (*rule
 		if err != nil {
 			return nil, fmt.Errorf("read rules: %w", err)
 		}
-		if err := parseRules(rs, string(out), "", keep, needles); err != nil {
+		if err := rule.ParseText(rs, string(out), "", keep, needles); err != nil {
 			return nil, fmt.Errorf("parse %s output: %w", t.save, err)
 		}
 		return rs, nil
 	}
-	for k := range orderedChains(chains) {
-		table, name := k[0], k[1]
+	for _, c := range in.Chains {
+		table, name := c.Table, c.Chain
 		out, err := e.r.run(ctx, nil, t.cmd, "-t", table, "-S", name)
 		if err != nil {
-			if !builtinChain(table, name) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			if !rule.IsBuiltin(table, name) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				// A user chain nobody created yet. Should it exist after
 				// all, the repair's "-N" fails and nothing is flushed.
-				rs.chain(table, name).exists = false
+				rs.Chain(table, name).Exists = false
 				continue
 			}
 			return nil, fmt.Errorf("read rules: %w", err)
 		}
-		if err := parseRules(rs, string(out), table, keep, needles); err != nil {
+		if err := rule.ParseText(rs, string(out), table, keep, needles); err != nil {
 			return nil, fmt.Errorf("parse %s -t %s -S %s output: %w", t.cmd, table, name, err)
 		}
-		rs.chain(table, name) // a builtin chain with no rules
+		rs.Chain(table, name) // a builtin chain with no rules
 	}
 	return rs, nil
-}
-
-// orderedChains yields the chains in a stable order (so commands and tests
-// are reproducible).
-func orderedChains(m map[[2]string]bool) func(func([2]string) bool) {
-	return func(yield func([2]string) bool) {
-		for _, table := range []string{"raw", "nat", "filter"} {
-			for _, name := range []string{"PREROUTING", "OUTPUT", "INPUT", "FORWARD", "DOCKER-USER"} {
-				if m[[2]string{table, name}] && !yield([2]string{table, name}) {
-					return
-				}
-			}
-		}
-	}
 }
 
 // familyResult is the outcome for one family.
 type familyResult struct {
 	t       tools
-	ws      []want
+	ws      []rule.Want
 	after   *plan // the state as it stands at the end (nil on error)
 	applied *plan // what was repaired (or, in dry-run, would be)
-	rs      *ruleset
+	rs      *rule.Ruleset
 	err     error
 }
 
 // observe reads and plans without changing anything.
-func (e *Enforcer) observe(ctx context.Context, t tools, ws []want, v6 bool) familyResult {
+func (e *Enforcer) observe(ctx context.Context, t tools, ws []rule.Want, v6 bool) familyResult {
 	fr := familyResult{t: t, ws: ws}
-	rs, err := e.read(ctx, t, ws, v6)
+	rs, err := e.read(ctx, t, rule.InterestOf(ws), v6)
 	if err != nil {
 		fr.err = err
 		return fr
@@ -174,7 +134,7 @@ func (e *Enforcer) observe(ctx context.Context, t tools, ws []want, v6 bool) fam
 // repair reads, plans and runs the batch; on a failed batch it reads
 // again, up to attempts times. The result's after is read back from the
 // kernel after a successful batch.
-func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) familyResult {
+func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool) familyResult {
 	var lastErr error
 	for a := 0; a < attempts; a++ {
 		fr := e.observe(ctx, t, ws, v6)
@@ -200,7 +160,7 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 		if len(dels) > 0 || len(adds) > 0 {
 			c, err := nlDial()
 			if err == nil {
-				err = c.batch(family(v6), fr.rs.gen, dels, adds)
+				err = c.batch(family(v6), fr.rs.Gen, dels, adds)
 				c.close()
 			}
 			if err != nil {
@@ -250,7 +210,7 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []want, v6 bool) fami
 // Inserted rules have no handle until the next read (a deletion of one of
 // them would go through a restore batch).
 func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bool, oneTxn bool) (familyResult, bool) {
-	want := fr.rs.gen
+	want := fr.rs.Gen
 	if len(dels) > 0 || oneTxn {
 		want++
 	}
@@ -270,33 +230,33 @@ func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bo
 	if err != nil || gen != want {
 		return fr, false
 	}
-	rs := fr.rs.without(dels, gen)
+	rs := without(fr.rs, dels, gen)
 	for _, o := range ops {
-		ch := rs.chain(o.table, o.chain)
+		ch := rs.Chain(o.table, o.chain)
 		switch o.verb {
 		case "-N":
-			ch.exists = true
+			ch.Exists = true
 			continue
 		case "-I", "-A":
 		default:
 			return fr, false
 		}
-		r := rule{text: o.text}
-		r.key, r.sp, r.err = ruleKey(o.text, v6)
-		at := len(ch.rules)
+		r := rule.Rule{Text: o.text}
+		r.ParseKey(v6)
+		at := len(ch.Rules)
 		if o.verb == "-I" {
 			at = o.pos - 1
 		}
-		if at < 0 || at > len(ch.rules) {
+		if at < 0 || at > len(ch.Rules) {
 			return fr, false
 		}
-		ch.exists = true
-		ch.rules = append(ch.rules, rule{})
-		copy(ch.rules[at+1:], ch.rules[at:])
-		ch.rules[at] = r
+		ch.Exists = true
+		ch.Rules = append(ch.Rules, rule.Rule{})
+		copy(ch.Rules[at+1:], ch.Rules[at:])
+		ch.Rules[at] = r
 	}
 	if netns := netnsID(); netns != 0 {
-		e.remember(v6, netns, chainsKey(chainsOf(fr.ws)), rs)
+		e.remember(v6, netns, rule.InterestOf(fr.ws).ChainsKey(), rs)
 	}
 	out := familyResult{t: fr.t, ws: fr.ws, rs: rs, after: makePlan(fr.ws, rs), applied: fr.after}
 	return out, true
@@ -311,8 +271,8 @@ func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bo
 // at. iptables-nft-restore would have to fetch and compare every rule of
 // the table to find a rule by its text. ok is false when handles are not
 // known (the rules were read as text).
-func byHandle(p *plan, rs *ruleset) (dels []nlDelete, rest []op, ok bool) {
-	if rs == nil || !rs.netlink {
+func byHandle(p *plan, rs *rule.Ruleset) (dels []nlDelete, rest []op, ok bool) {
+	if rs == nil || !rs.Netlink {
 		return nil, nil, false
 	}
 	for _, o := range p.ops {
@@ -321,11 +281,11 @@ func byHandle(p *plan, rs *ruleset) (dels []nlDelete, rest []op, ok bool) {
 		case o.verb == "-D" && dup && o.idx == o.st.firstPos-1:
 			// the copy we keep
 		case o.verb == "-D":
-			rules := rs.chain(o.table, o.chain).rules
-			if o.idx >= len(rules) || rules[o.idx].handle == 0 {
+			rules := rs.Chain(o.table, o.chain).Rules
+			if o.idx >= len(rules) || rules[o.idx].Handle == 0 {
 				return nil, nil, false
 			}
-			dels = append(dels, nlDelete{table: o.table, chain: o.chain, handle: rules[o.idx].handle})
+			dels = append(dels, nlDelete{table: o.table, chain: o.chain, handle: rules[o.idx].Handle})
 		case dup: // the re-insert of the kept copy
 		default:
 			rest = append(rest, o)
@@ -335,12 +295,12 @@ func byHandle(p *plan, rs *ruleset) (dels []nlDelete, rest []op, ok bool) {
 }
 
 // forwardJumps reports whether FORWARD jumps to chain (when it was read).
-func (rs *ruleset) forwardJumps(name string) (bool, bool) {
-	if rs == nil || !rs.has("filter", "FORWARD") {
+func forwardJumps(rs *rule.Ruleset, name string) (bool, bool) {
+	if rs == nil || !rs.Has("filter", "FORWARD") {
 		return false, false
 	}
-	for _, r := range rs.chain("filter", "FORWARD").rules {
-		if targetOf(r.text) == name {
+	for _, r := range rs.Chain("filter", "FORWARD").Rules {
+		if rule.TargetOf(r.Text) == name {
 			return true, true
 		}
 	}

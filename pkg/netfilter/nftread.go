@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Reading the nf_tables backend over netlink. iptables-nft, asked for one
@@ -21,7 +23,7 @@ import (
 // docs/performance.md). The kernel filters a rule dump by
 // chain itself: we dump only the chains we need, print each rule with
 // nftText in iptables-save syntax and hand that text to the same parser
-// as before (ruleKey), so our rules are still recognised by meaning.
+// as before (rule.Key), so our rules are still recognised by meaning.
 //
 // A rule nftText cannot print is left opaque when it provably does not
 // matter: its bytes hold none of our constants, in nat it cannot name
@@ -80,7 +82,7 @@ var credentialsPrefix = netip.MustParseAddr(credentialsAddr)
 type nlCache struct {
 	netns  uint64
 	chains string
-	rs     *ruleset
+	rs     *rule.Ruleset
 }
 
 // netnsID identifies the calling thread's network namespace (0: unknown,
@@ -93,67 +95,43 @@ func netnsID() uint64 {
 	return st.Ino
 }
 
-func chainsKey(chains map[[2]string]bool) string {
-	var b strings.Builder
-	for k := range orderedChains(chains) {
-		b.WriteString(k[0] + " " + k[1] + ";")
-	}
-	return b.String()
-}
-
 // cached returns the cached ruleset when it is still the kernel's.
-func (e *Enforcer) cached(v6 bool, gen uint32, netns uint64, key string) *ruleset {
+func (e *Enforcer) cached(v6 bool, gen uint32, netns uint64, key string) *rule.Ruleset {
 	c := e.nlCache[v6]
-	if c == nil || netns == 0 || c.netns != netns || c.chains != key || c.rs.gen != gen {
+	if c == nil || netns == 0 || c.netns != netns || c.chains != key || c.rs.Gen != gen {
 		return nil
 	}
-	return c.rs.clone()
+	return c.rs.Clone()
 }
 
-func (e *Enforcer) remember(v6 bool, netns uint64, key string, rs *ruleset) {
+func (e *Enforcer) remember(v6 bool, netns uint64, key string, rs *rule.Ruleset) {
 	if e.nlCache == nil {
 		e.nlCache = map[bool]*nlCache{}
 	}
-	if netns == 0 || !rs.netlink {
+	if netns == 0 || !rs.Netlink {
 		delete(e.nlCache, v6)
 		return
 	}
-	e.nlCache[v6] = &nlCache{netns: netns, chains: key, rs: rs.clone()}
-}
-
-// clone copies the maps and chains (not the rules' parsed specs, which
-// are only ever filled in, never changed).
-func (rs *ruleset) clone() *ruleset {
-	out := newRuleset(rs.v6)
-	out.gen, out.netlink = rs.gen, rs.netlink
-	for t, cs := range rs.tables {
-		for n, c := range cs {
-			cc := *c
-			cc.rules = append([]rule(nil), c.rules...)
-			out.chain(t, n)
-			out.tables[t][n] = &cc
-		}
-	}
-	return out
+	e.nlCache[v6] = &nlCache{netns: netns, chains: key, rs: rs.Clone()}
 }
 
 // without is rs after the rules ds were deleted, at generation gen.
-func (rs *ruleset) without(ds []nlDelete, gen uint32) *ruleset {
+func without(rs *rule.Ruleset, ds []nlDelete, gen uint32) *rule.Ruleset {
 	gone := map[nlDelete]bool{} // handles are per table
 	for _, d := range ds {
 		gone[d] = true
 	}
-	out := rs.clone()
-	out.gen = gen
-	for _, cs := range out.tables {
+	out := rs.Clone()
+	out.Gen = gen
+	for _, cs := range out.Tables {
 		for _, c := range cs {
-			kept := c.rules[:0]
-			for _, r := range c.rules {
-				if !gone[nlDelete{table: c.table, chain: c.name, handle: r.handle}] {
+			kept := c.Rules[:0]
+			for _, r := range c.Rules {
+				if !gone[nlDelete{table: c.Table, chain: c.Name, handle: r.Handle}] {
 					kept = append(kept, r)
 				}
 			}
-			c.rules = kept
+			c.Rules = kept
 		}
 	}
 	return out
@@ -183,19 +161,11 @@ func (e *Enforcer) setDumped(v6 bool, n int) {
 	e.dumped[v6] = n
 }
 
-// readNetlink reads the chains ws needs over netlink.
-func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool) (*ruleset, error) {
-	chains := chainsOf(ws)
-	needles := needlesOf(ws)
-	pats := needleBytes(needles)
-	for _, n := range needles {
+// readNetlink reads the chains of in over netlink.
+func (e *Enforcer) readNetlink(ctx context.Context, t tools, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
+	pats := needleBytes(in.Needles)
+	for _, n := range in.Needles {
 		pats = append(pats, []byte(n))
-	}
-	var jumpNames []string // FORWARD is read to see its jump to these
-	for _, w := range ws {
-		if w.newChain {
-			jumpNames = append(jumpNames, w.chain)
-		}
 	}
 	c, err := nlDial()
 	if err != nil {
@@ -206,19 +176,19 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 	if err != nil {
 		return nil, err
 	}
-	netns, key := netnsID(), chainsKey(chains)
+	netns, key := netnsID(), in.ChainsKey()
 	if rs := e.cached(v6, gen, netns, key); rs != nil {
 		return rs, nil
 	}
-	rs := newRuleset(v6)
-	rs.gen, rs.netlink = gen, true
+	rs := rule.NewRuleset(v6)
+	rs.Gen, rs.Netlink = gen, true
 	// Big chains are dumped in parallel (parallelDumpRules). The sockets
 	// are opened here, so they belong to this thread's network namespace.
 	type chainRead struct {
 		table, name string
 		conn        *nlConn
 		nrs         []nlRule
-		ch          *chain
+		ch          *rule.Chain
 		printed     bool
 		err         error
 	}
@@ -235,8 +205,8 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 	// dumps take microseconds (and on a loaded machine every wake-up of
 	// another thread waits for a CPU).
 	parallel := e.lastDumped(v6) >= parallelDumpRules
-	for k := range orderedChains(chains) {
-		r := &chainRead{table: k[0], name: k[1]}
+	for _, ch := range in.Chains {
+		r := &chainRead{table: ch.Table, name: ch.Chain}
 		if parallel {
 			cc, err := nlDial()
 			if err != nil {
@@ -256,7 +226,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 		dump := func() {
 			defer wg.Done()
 			r.nrs, r.err = conn.dumpRules(family(v6), r.table, r.name)
-			if r.err == nil && len(r.nrs) == 0 && !builtinChain(r.table, r.name) {
+			if r.err == nil && len(r.nrs) == 0 && !rule.IsBuiltin(r.table, r.name) {
 				if ok, err := conn.chainExists(family(v6), r.table, r.name); err != nil {
 					r.err = err
 				} else if !ok {
@@ -264,8 +234,8 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 				}
 			}
 			if r.err == nil {
-				r.ch = &chain{table: r.table, name: r.name, exists: true}
-				r.printed = printChain(r.ch, r.nrs, ws, v6, needles, pats, jumpNames, func(nr *nlRule, v6 bool) nftRule { return nftText(nr.exprs, v6) })
+				r.ch = &rule.Chain{Table: r.table, Name: r.name, Exists: true}
+				r.printed = printChain(r.ch, r.nrs, in, v6, pats, func(nr *nlRule, v6 bool) nftRule { return nftText(nr.exprs, v6) })
 			}
 		}
 		if parallel {
@@ -287,20 +257,20 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 		if errors.Is(r.err, errNoChain) {
 			// A builtin chain of a table nobody created yet reads as
 			// empty (as iptables-nft prints it); a user chain is missing.
-			rs.chain(r.table, r.name)
+			rs.Chain(r.table, r.name)
 			continue
 		}
 		if r.err != nil {
 			return nil, r.err
 		}
-		rs.chain(r.table, r.name)
-		rs.tables[r.table][r.name] = r.ch
+		rs.Chain(r.table, r.name)
+		rs.Tables[r.table][r.name] = r.ch
 		if r.printed {
-			e.ourExprs(v6, r.ch, r.nrs, ws)
+			e.ourExprs(v6, r.ch, r.nrs, in)
 		}
 		if !r.printed {
 			e.fellBack("nft", FallbackUnprintable, nil)
-			if err := e.readChainText(ctx, t, rs, r.table, r.name, needles, r.nrs); err != nil {
+			if err := e.readChainText(ctx, t, rs, r.table, r.name, in.Needles, r.nrs); err != nil {
 				return nil, err
 			}
 		}
@@ -308,7 +278,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 	// The generation must not have moved while we dumped chain after
 	// chain, or the chains could be from different moments.
 	if g, err := c.genID(); err != nil || g != gen {
-		rs.netlink = false
+		rs.Netlink = false
 	} else {
 		e.remember(v6, netns, key, rs)
 	}
@@ -320,37 +290,38 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, ws []want, v6 bool)
 // whether it may shadow our DNAT), and in filter chains every rule above
 // our last one (the shadow scan reads those); the others stay opaque. It
 // returns false when a rule that matters cannot be printed.
-func printChain(ch *chain, nrs []nlRule, ws []want, v6 bool, needles []string, pats [][]byte, jumpNames []string, xlate func(*nlRule, bool) nftRule) bool {
-	nat := ch.table == "nat"
-	ch.rules = make([]rule, len(nrs))
+func printChain(ch *rule.Chain, nrs []nlRule, in rule.Interest, v6 bool, pats [][]byte, xlate func(*nlRule, bool) nftRule) bool {
+	needles := in.Needles
+	nat := ch.Table == "nat"
+	ch.Rules = make([]rule.Rule, len(nrs))
 	print := func(j int) bool {
 		nr := &nrs[j]
-		r := &ch.rules[j]
-		r.handle = nr.handle
+		r := &ch.Rules[j]
+		r.Handle = nr.handle
 		x := xlate(nr, v6)
 		if nat && x.hasDst && !x.dstAny && (x.dstNeg || x.dst.Bits() == 0 || !x.dst.Contains(credentialsPrefix)) {
-			r.notOurDst = true
+			r.NotOurDst = true
 		}
 		if x.ok && nr.udata == nil {
-			r.text, r.opaque = x.text, false
-			if containsAny(r.text, needles) {
-				r.key, r.sp, r.err = ruleKey(r.text, v6)
+			r.Text, r.Opaque = x.text, false
+			if rule.MentionsAny(r.Text, needles) {
+				r.ParseKey(v6)
 			}
 			return true
 		}
-		r.opaque = true
+		r.Opaque = true
 		return false
 	}
 	for j := range nrs {
 		nr := &nrs[j]
-		ch.rules[j] = rule{handle: nr.handle, opaque: true}
-		matters := containsAnyBytes(nr.exprs, pats) || containsAny(string(nr.udata), needles) ||
-			(ch.name == "FORWARD" && (containsAny(string(nr.exprs), jumpNames) || containsAny(nr.jump, jumpNames)))
+		ch.Rules[j] = rule.Rule{Handle: nr.handle, Opaque: true}
+		matters := containsAnyBytes(nr.exprs, pats) || rule.MentionsAny(string(nr.udata), needles) ||
+			(ch.Name == "FORWARD" && (rule.MentionsAny(string(nr.exprs), in.NewChains) || rule.MentionsAny(nr.jump, in.NewChains)))
 		if !matters && !nat {
 			continue
 		}
 		if !print(j) {
-			if x := xlate(nr, v6); matters || (nat && !ch.rules[j].notOurDst && (x.dstAny || x.hasDst)) {
+			if x := xlate(nr, v6); matters || (nat && !ch.Rules[j].NotOurDst && (x.dstAny || x.hasDst)) {
 				return false
 			}
 		}
@@ -358,21 +329,16 @@ func printChain(ch *chain, nrs []nlRule, ws []want, v6 bool, needles []string, p
 	if nat {
 		return true
 	}
-	keys := map[string]bool{}
-	for _, w := range ws {
-		if w.table == ch.table && w.chain == ch.name {
-			keys[w.key] = true
-		}
-	}
+	keys := in.OursIn(ch.Table, ch.Name)
 	last := -1
-	for j, r := range ch.rules {
-		if r.key != "" && keys[r.key] {
-			delete(keys, r.key)
+	for j, r := range ch.Rules {
+		if r.Key != "" && keys[r.Key] {
+			delete(keys, r.Key)
 			last = j
 		}
 	}
 	for j := 0; j < last; j++ {
-		if ch.rules[j].opaque && !print(j) {
+		if ch.Rules[j].Opaque && !print(j) {
 			return false
 		}
 	}
@@ -382,24 +348,24 @@ func printChain(ch *chain, nrs []nlRule, ws []want, v6 bool, needles []string, p
 // readChainText reads one chain with iptables-nft itself and keeps the
 // handles of the dump when the two agree on the number of rules (else
 // the repair falls back to a restore batch).
-func (e *Enforcer) readChainText(ctx context.Context, t tools, rs *ruleset, table, name string, needles []string, nrs []nlRule) error {
+func (e *Enforcer) readChainText(ctx context.Context, t tools, rs *rule.Ruleset, table, name string, needles []string, nrs []nlRule) error {
 	out, err := e.r.run(ctx, nil, t.cmd, "-t", table, "-S", name)
 	if err != nil {
 		return fmt.Errorf("read rules: %w", err)
 	}
-	tmp := newRuleset(rs.v6)
+	tmp := rule.NewRuleset(rs.V6)
 	keep := func(tb, n string) bool { return tb == table && n == name }
-	if err := parseRules(tmp, string(out), table, keep, needles); err != nil {
+	if err := rule.ParseText(tmp, string(out), table, keep, needles); err != nil {
 		return fmt.Errorf("parse %s -t %s -S %s output: %w", t.cmd, table, name, err)
 	}
-	ch := rs.chain(table, name)
-	ch.rules = tmp.chain(table, name).rules
-	if len(ch.rules) != len(nrs) {
-		rs.netlink = false
+	ch := rs.Chain(table, name)
+	ch.Rules = tmp.Chain(table, name).Rules
+	if len(ch.Rules) != len(nrs) {
+		rs.Netlink = false
 		return nil
 	}
-	for j := range ch.rules {
-		ch.rules[j].handle = nrs[j].handle
+	for j := range ch.Rules {
+		ch.Rules[j].Handle = nrs[j].handle
 	}
 	return nil
 }

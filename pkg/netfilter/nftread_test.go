@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -96,8 +97,8 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 					continue
 				}
 				printed++
-				k1, _, err1 := ruleKey(x.text, false)
-				k2, _, err2 := ruleKey(want[j], false)
+				k1, _, err1 := rule.Key(x.text, false)
+				k2, _, err2 := rule.Key(want[j], false)
 				if err1 != nil || err2 != nil || k1 != k2 {
 					t.Errorf("%s rule %d: printed %q (key %q, %v), iptables says %q (key %q, %v)", ch, j+1, x.text, k1, err1, want[j], k2, err2)
 				}
@@ -107,12 +108,12 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 			t.Errorf("only %d of %d rules printed", printed, len(nftShapes))
 		}
 		// The full read agrees with reading every chain as text.
-		fast, err := e.read(ctx(t), e.v4, ws, false)
+		fast, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.readMode = "chains"
-		slow, err := e.read(ctx(t), e.v4, ws, false)
+		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		e.readMode = ""
 		if err != nil {
 			t.Fatal(err)
@@ -120,13 +121,13 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 		sameKeys(t, fast, slow)
 		for _, w := range ws {
 			n := 0
-			for _, r := range fast.chain(w.table, w.chain).rules {
-				if r.key == w.key && !r.opaque {
+			for _, r := range fast.Chain(w.Table, w.Chain).Rules {
+				if r.Key == w.Key && !r.Opaque {
 					n++
 				}
 			}
 			if n == 0 {
-				t.Errorf("%s %s: ours not found over netlink", w.chain, w.spell())
+				t.Errorf("%s %s: ours not found over netlink", w.Chain, w.Spell())
 			}
 		}
 	})
@@ -148,24 +149,24 @@ func dumpChain(t *testing.T, table, name string) []nlRule {
 
 // sameKeys compares two reads chain by chain: same number of rules, and
 // the same key wherever the netlink read printed the rule.
-func sameKeys(t *testing.T, fast, slow *ruleset) {
+func sameKeys(t *testing.T, fast, slow *rule.Ruleset) {
 	t.Helper()
-	for table, cs := range slow.tables {
+	for table, cs := range slow.Tables {
 		for name, sc := range cs {
-			fc := fast.chain(table, name)
-			if fc.exists != sc.exists || len(fc.rules) != len(sc.rules) {
-				t.Errorf("%s %s: netlink read exists=%v %d rules, text read exists=%v %d rules", table, name, fc.exists, len(fc.rules), sc.exists, len(sc.rules))
+			fc := fast.Chain(table, name)
+			if fc.Exists != sc.Exists || len(fc.Rules) != len(sc.Rules) {
+				t.Errorf("%s %s: netlink read exists=%v %d rules, text read exists=%v %d rules", table, name, fc.Exists, len(fc.Rules), sc.Exists, len(sc.Rules))
 				continue
 			}
-			for j := range sc.rules {
-				f, s := fc.rules[j], sc.rules[j]
-				if f.opaque {
+			for j := range sc.Rules {
+				f, s := fc.Rules[j], sc.Rules[j]
+				if f.Opaque {
 					continue
 				}
-				kf, _, _ := ruleKey(f.text, false)
-				ks, _, _ := ruleKey(s.text, false)
-				if kf != ks || f.key != s.key {
-					t.Errorf("%s %s rule %d: netlink %q (key %q), text %q (key %q)", table, name, j+1, f.text, f.key, s.text, s.key)
+				kf, _, _ := rule.Key(f.Text, false)
+				ks, _, _ := rule.Key(s.Text, false)
+				if kf != ks || f.Key != s.Key {
+					t.Errorf("%s %s rule %d: netlink %q (key %q), text %q (key %q)", table, name, j+1, f.Text, f.Key, s.Text, s.Key)
 				}
 			}
 		}
@@ -191,12 +192,12 @@ func TestNetlinkRepairState(t *testing.T) {
 		if len(cs) != 6 { // 5 dedupes, the raw guard added
 			t.Errorf("changes %+v", cs)
 		}
-		cached, err := e.read(ctx(t), e.v4, ws, false)
+		cached, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.readMode = "chains"
-		slow, err := e.read(ctx(t), e.v4, ws, false)
+		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		e.readMode = ""
 		if err != nil {
 			t.Fatal(err)
@@ -209,7 +210,7 @@ func TestNetlinkRepairState(t *testing.T) {
 
 		// A stale plan: the generation moved after the read.
 		nstest.Sh(t, ecsInitStart(b))
-		rs, err := e.read(ctx(t), e.v4, ws, false)
+		rs, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,8 +224,8 @@ func TestNetlinkRepairState(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.close()
-		if err := nc.deleteRules(family(false), rs.gen, dels); err == nil {
-			t.Errorf("a delete planned at generation %d applied after the ruleset changed", rs.gen)
+		if err := nc.deleteRules(family(false), rs.Gen, dels); err == nil {
+			t.Errorf("a delete planned at generation %d applied after the ruleset changed", rs.Gen)
 		}
 		fs, _ = e.Apply(ctx(t), false, nil)
 		requireCompliant(t, fs)
@@ -242,12 +243,12 @@ func TestNetlinkRepairState(t *testing.T) {
 			if len(cs) != 5 {
 				t.Errorf("changes %+v", cs)
 			}
-			cached, err := e.read(ctx(t), e.v4, ws, false)
+			cached, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e.readMode = "chains"
-			slow, err := e.read(ctx(t), e.v4, ws, false)
+			slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 			e.readMode = ""
 			if err != nil {
 				t.Fatal(err)
@@ -302,8 +303,8 @@ func TestLegacyReadMatchesIptables(t *testing.T) {
 						continue
 					}
 					printed++
-					k1, _, err1 := ruleKey(x.text, false)
-					k2, _, err2 := ruleKey(want[j], false)
+					k1, _, err1 := rule.Key(x.text, false)
+					k2, _, err2 := rule.Key(want[j], false)
 					if err1 != nil || err2 != nil || k1 != k2 {
 						t.Errorf("%s %s rule %d: printed %q (key %q, %v), iptables says %q (key %q, %v)", table, name, j+1, x.text, k1, err1, want[j], k2, err2)
 					}
@@ -319,24 +320,24 @@ func TestLegacyReadMatchesIptables(t *testing.T) {
 		fs, _ := e.Apply(ctx(t), false, nil)
 		_ = fs
 		e.readMode = "save"
-		slow, err := e.read(ctx(t), e.v4, ws, false)
+		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.readMode = "sockopt"
-		fast, err := e.read(ctx(t), e.v4, ws, false)
+		fast, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 		e.readMode = ""
 		if errors.Is(err, errLegacyText) {
 			t.Logf("direct read refused as expected: %v", err)
 			nstest.Sh(t, b.Iptables+" -t nat -F PREROUTING; "+b.Iptables+" -t nat -F OUTPUT; "+b.Iptables+" -F INPUT")
 			e.Apply(ctx(t), false, nil)
 			e.readMode = "save"
-			slow, err = e.read(ctx(t), e.v4, ws, false)
+			slow, err = e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e.readMode = "sockopt"
-			fast, err = e.read(ctx(t), e.v4, ws, false)
+			fast, err = e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
 			e.readMode = ""
 		}
 		if err != nil {

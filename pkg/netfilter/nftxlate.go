@@ -16,7 +16,7 @@ import (
 // ports, conntrack state, verdicts and jumps, DNAT and REDIRECT. Anything
 // else (other matches and targets, sets, comments) makes ok false: the
 // caller then asks iptables-nft itself, so an expression we do not know
-// is never guessed at. The text is fed to ruleKey like any iptables -S
+// is never guessed at. The text is fed to rule.Key like any iptables -S
 // line, so rules are still compared by meaning, with one parser.
 //
 // When ok is false, text holds the parts that were understood (for the

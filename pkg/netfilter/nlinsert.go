@@ -3,6 +3,7 @@ package netfilter
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
@@ -22,25 +23,20 @@ import (
 // ourExprs remembers the expressions of the rules of ours in chain ch,
 // read over netlink (nrs, index for index). A copy with a comment
 // (userdata) is not taken: the repair must not add someone's comment.
-func (e *Enforcer) ourExprs(v6 bool, ch *chain, nrs []nlRule, ws []want) {
-	if len(nrs) != len(ch.rules) {
+func (e *Enforcer) ourExprs(v6 bool, ch *rule.Chain, nrs []nlRule, in rule.Interest) {
+	if len(nrs) != len(ch.Rules) {
 		return
 	}
-	keys := map[string]bool{}
-	for _, w := range ws {
-		if w.table == ch.table && w.chain == ch.name {
-			keys[w.key] = true
-		}
-	}
-	for j, r := range ch.rules {
-		if r.opaque || !keys[r.key] || len(nrs[j].udata) != 0 || len(nrs[j].exprs) == 0 {
+	keys := in.OursIn(ch.Table, ch.Name)
+	for j, r := range ch.Rules {
+		if r.Opaque || !keys[r.Key] || len(nrs[j].udata) != 0 || len(nrs[j].exprs) == 0 {
 			continue
 		}
 		e.exprMu.Lock()
 		if e.exprs == nil {
 			e.exprs = map[exprKey][]byte{}
 		}
-		k := exprKey{v6, ch.table, ch.name, r.key}
+		k := exprKey{v6, ch.Table, ch.Name, r.Key}
 		if _, ok := e.exprs[k]; !ok {
 			e.exprs[k] = append([]byte(nil), nrs[j].exprs...)
 		}
@@ -56,7 +52,7 @@ type exprKey struct {
 // insertsByNetlink turns the plan's inserts and appends into
 // NFT_MSG_NEWRULE requests placed by handle, against rs after dels. ok is
 // false when any op needs iptables-nft-restore.
-func (e *Enforcer) insertsByNetlink(ops []op, rs *ruleset, dels []nlDelete, v6 bool) ([]nfnetlink.Request, bool) {
+func (e *Enforcer) insertsByNetlink(ops []op, rs *rule.Ruleset, dels []nlDelete, v6 bool) ([]nfnetlink.Request, bool) {
 	if len(ops) == 0 {
 		return nil, true
 	}
@@ -72,12 +68,12 @@ func (e *Enforcer) insertsByNetlink(ops []op, rs *ruleset, dels []nlDelete, v6 b
 			return l
 		}
 		var l []uint64
-		for _, r := range rs.chain(table, name).rules {
-			if r.handle == 0 {
+		for _, r := range rs.Chain(table, name).Rules {
+			if r.Handle == 0 {
 				return nil // not read over netlink
 			}
-			if !gone[nlDelete{table: table, chain: name, handle: r.handle}] {
-				l = append(l, r.handle)
+			if !gone[nlDelete{table: table, chain: name, handle: r.Handle}] {
+				l = append(l, r.Handle)
 			}
 		}
 		lists[k] = l
@@ -85,17 +81,17 @@ func (e *Enforcer) insertsByNetlink(ops []op, rs *ruleset, dels []nlDelete, v6 b
 	}
 	var reqs []nfnetlink.Request
 	for _, o := range ops {
-		if (o.verb != "-I" && o.verb != "-A") || o.st == nil || !rs.chain(o.table, o.chain).exists {
+		if (o.verb != "-I" && o.verb != "-A") || o.st == nil || !rs.Chain(o.table, o.chain).Exists {
 			return nil, false
 		}
 		e.exprMu.Lock()
-		ex := e.exprs[exprKey{v6, o.table, o.chain, o.st.w.key}]
+		ex := e.exprs[exprKey{v6, o.table, o.chain, o.st.w.Key}]
 		e.exprMu.Unlock()
 		if ex == nil {
 			return nil, false
 		}
 		l := list(o.table, o.chain)
-		if l == nil && len(rs.chain(o.table, o.chain).rules) > 0 {
+		if l == nil && len(rs.Chain(o.table, o.chain).Rules) > 0 {
 			return nil, false
 		}
 		attrs := []nfnetlink.Attr{nfnetlink.String(unix.NFTA_RULE_TABLE, o.table), nfnetlink.String(unix.NFTA_RULE_CHAIN, o.chain),
@@ -136,7 +132,7 @@ func (e *Enforcer) knowExprs(ops []op, v6 bool) bool {
 	e.exprMu.Lock()
 	defer e.exprMu.Unlock()
 	for _, o := range ops {
-		if (o.verb == "-I" || o.verb == "-A") && o.st != nil && e.exprs[exprKey{v6, o.table, o.chain, o.st.w.key}] == nil {
+		if (o.verb == "-I" || o.verb == "-A") && o.st != nil && e.exprs[exprKey{v6, o.table, o.chain, o.st.w.Key}] == nil {
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -58,13 +59,13 @@ func ctx(t testing.TB) context.Context {
 }
 
 // countOurs counts each wanted rule in the live ruleset by meaning.
-func countOurs(t testing.TB, e *Enforcer, ws []want) map[string]int {
+func countOurs(t testing.TB, e *Enforcer, ws []rule.Want) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, fam := range []bool{false, true} {
-		var sub []want
+		var sub []rule.Want
 		for _, w := range ws {
-			if w.v6 == fam {
+			if w.V6 == fam {
 				sub = append(sub, w)
 			}
 		}
@@ -75,14 +76,14 @@ func countOurs(t testing.TB, e *Enforcer, ws []want) map[string]int {
 		if fam {
 			tl = *e.v6
 		}
-		rs, err := e.read(ctx(t), tl, sub, fam)
+		rs, err := e.read(ctx(t), tl, rule.InterestOf(sub), fam)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range sub {
-			for _, r := range rs.chain(w.table, w.chain).rules {
-				if r.key == w.key {
-					out[w.family()+" "+w.chain+" "+w.spell()]++
+			for _, r := range rs.Chain(w.Table, w.Chain).Rules {
+				if r.Key == w.Key {
+					out[w.Family()+" "+w.Chain+" "+w.Spell()]++
 				}
 			}
 		}
@@ -90,14 +91,14 @@ func countOurs(t testing.TB, e *Enforcer, ws []want) map[string]int {
 	return out
 }
 
-func requireOnce(t testing.TB, e *Enforcer, ws []want) {
+func requireOnce(t testing.TB, e *Enforcer, ws []rule.Want) {
 	t.Helper()
 	got := countOurs(t, e, ws)
 	for _, w := range ws {
-		if !w.required {
+		if !w.Required {
 			continue
 		}
-		k := w.family() + " " + w.chain + " " + w.spell()
+		k := w.Family() + " " + w.Chain + " " + w.Spell()
 		if got[k] != 1 {
 			t.Errorf("%d copies of %s, want 1", got[k], k)
 		}
@@ -145,10 +146,10 @@ func saveAll(t testing.TB, save, family string, counters bool) string {
 }
 
 // withoutOurs drops our rules (by meaning) from a save output.
-func withoutOurs(save string, ws []want) string {
+func withoutOurs(save string, ws []rule.Want) string {
 	keys := map[string]bool{}
 	for _, w := range ws {
-		keys[w.table+" "+w.chain+" "+w.key] = true
+		keys[w.Table+" "+w.Chain+" "+w.Key] = true
 	}
 	var keep []string
 	table := ""
@@ -162,7 +163,7 @@ func withoutOurs(save string, ws []want) string {
 		}
 		if strings.HasPrefix(s, "-A ") {
 			ch, text, _ := strings.Cut(s[3:], " ")
-			if k, _, err := ruleKey(text, false); err == nil && keys[table+" "+ch+" "+k] {
+			if k, _, err := rule.Key(text, false); err == nil && keys[table+" "+ch+" "+k] {
 				continue
 			}
 		}
@@ -195,10 +196,10 @@ func withoutEmptyTables(save string) string {
 
 // ecsInitsOnly are the wants ecs-init also adds (and deletes at stop):
 // not the raw guard nor our credential-path accepts.
-func ecsInitsOnly(ws []want) []want {
-	var out []want
+func ecsInitsOnly(ws []rule.Want) []rule.Want {
+	var out []rule.Want
 	for _, w := range ws {
-		if w.table != "raw" && w.item != ItemCredentialsInput {
+		if w.Table != "raw" && w.Item != ItemCredentialsInput {
 			out = append(out, w)
 		}
 	}

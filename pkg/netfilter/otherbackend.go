@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // otherFinding looks for rules about the credentials endpoint, or any of
@@ -19,7 +20,7 @@ import (
 // its tables are already loaded (PROC/net/ip_tables_names non-empty), so
 // a host that never used it does not get the legacy modules loaded. No
 // finding when the other binary is absent.
-func (e *Enforcer) otherFinding(ctx context.Context, ws []want) (finding.Finding, bool) {
+func (e *Enforcer) otherFinding(ctx context.Context, ws []rule.Want) (finding.Finding, bool) {
 	if e.oth == "" {
 		return finding.Finding{}, false
 	}
@@ -48,24 +49,24 @@ func (e *Enforcer) otherFinding(ctx context.Context, ws []want) (finding.Finding
 	}
 	keys := map[string]bool{}
 	for _, w := range ws {
-		if !w.v6 {
-			keys[w.key] = true
+		if !w.V6 {
+			keys[w.Key] = true
 		}
 	}
-	rs := newRuleset(false)
+	rs := rule.NewRuleset(false)
 	all := func(string, string) bool { return true }
-	if err := parseRules(rs, string(out), "", all, append(needlesOf(ws), credentialsAddr)); err != nil {
+	if err := rule.ParseText(rs, string(out), "", all, append(rule.InterestOf(ws).Needles, credentialsAddr)); err != nil {
 		f.Status = finding.Error
 		f.Detail = fmt.Sprintf("parse %s output: %v", save, err)
 		return f, true
 	}
 	var found, fixes []string
-	for _, table := range sortedKeys(rs.tables) {
-		for _, name := range sortedKeys(rs.tables[table]) {
-			for _, r := range rs.tables[table][name].rules {
-				if (r.key != "" && keys[r.key]) || strings.Contains(r.text, credentialsAddr) {
-					found = append(found, "-t "+table+" -A "+name+" "+r.text)
-					fixes = append(fixes, e.oth+" -t "+table+" -D "+name+" "+r.text)
+	for _, table := range sortedKeys(rs.Tables) {
+		for _, name := range sortedKeys(rs.Tables[table]) {
+			for _, r := range rs.Tables[table][name].Rules {
+				if (r.Key != "" && keys[r.Key]) || strings.Contains(r.Text, credentialsAddr) {
+					found = append(found, "-t "+table+" -A "+name+" "+r.Text)
+					fixes = append(fixes, e.oth+" -t "+table+" -D "+name+" "+r.Text)
 				}
 			}
 		}

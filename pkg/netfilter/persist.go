@@ -9,11 +9,12 @@ import (
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // persist keeps the saved ruleset in step: findings for persist.iptables
 // and persist.restore_service, and the change when the file was written.
-func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
 	if e.c.PersistErr != nil {
 		// Not an error: the daemon itself restores the rules at boot
 		// (it starts before ecs.service); a saved ruleset only has them in
@@ -41,7 +42,7 @@ func (e *Enforcer) persist(ws []want, repair, dryRun bool, w io.Writer) ([]findi
 	if old == nil {
 		sf = newSavedFile(*t)
 	} else {
-		sf = parseSaved(string(old), needlesOf(ws))
+		sf = parseSaved(string(old), rule.InterestOf(ws).Needles)
 	}
 	res := ensureSaved(sf, ws)
 	data := sf.bytes()

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Planning is pure: from the rules we want and the ruleset as read, decide
@@ -16,7 +18,7 @@ import (
 
 // ruleState is what was found for one wanted rule.
 type ruleState struct {
-	w           *want
+	w           *rule.Want
 	copies      int
 	firstPos    int    // 1-based position of the first copy (0: absent)
 	misordered  bool   // after the rule it must precede
@@ -85,7 +87,7 @@ type slot struct {
 }
 
 // makePlan compares ws (one family) with rs.
-func makePlan(ws []want, rs *ruleset) *plan {
+func makePlan(ws []rule.Want, rs *rule.Ruleset) *plan {
 	p := &plan{}
 	states := make([]*ruleState, len(ws))
 	for i := range ws {
@@ -96,28 +98,28 @@ func makePlan(ws []want, rs *ruleset) *plan {
 	var order []chainKey
 	byChain := map[chainKey][]int{}
 	for i, w := range ws {
-		k := chainKey{w.table, w.chain}
+		k := chainKey{w.Table, w.Chain}
 		if _, ok := byChain[k]; !ok {
 			order = append(order, k)
 		}
 		byChain[k] = append(byChain[k], i)
 	}
 	for _, k := range order {
-		p.planChain(ws, states, byChain[k], rs.chain(k.table, k.chain))
+		p.planChain(ws, states, byChain[k], rs.Chain(k.table, k.chain))
 	}
 	return p
 }
 
-func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
+func (p *plan) planChain(ws []rule.Want, states []*ruleState, idx []int, c *rule.Chain) {
 	byKey := map[string]int{}
 	for _, i := range idx {
-		byKey[ws[i].key] = i
+		byKey[ws[i].Key] = i
 	}
-	owner := make([]int, len(c.rules))
+	owner := make([]int, len(c.Rules))
 	first := map[int]int{} // want -> index of first copy
-	for j := range c.rules {
+	for j := range c.Rules {
 		owner[j] = -1
-		if k := c.rules[j].key; k != "" {
+		if k := c.Rules[j].Key; k != "" {
 			if i, ok := byKey[k]; ok {
 				owner[j] = i
 				if states[i].copies == 0 {
@@ -132,19 +134,19 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 		if states[i].copies == 0 {
 			continue
 		}
-		for _, k := range ws[i].satisfies {
+		for _, k := range ws[i].Satisfies {
 			if t, ok := byKey[k]; ok && states[t].copies == 0 {
-				states[t].satisfiedBy = ws[i].spell()
+				states[t].satisfiedBy = ws[i].Spell()
 			}
 		}
 	}
 	for _, i := range idx {
-		b, ok := byKey[ws[i].before]
+		b, ok := byKey[ws[i].Before]
 		if ok && states[i].copies > 0 && states[b].copies > 0 && first[i] > first[b] {
 			states[i].misordered = true
-			states[i].mustPrecede = ws[b].spell()
+			states[i].mustPrecede = ws[b].Spell()
 		}
-		if !c.exists {
+		if !c.Exists {
 			states[i].chainGone = true
 		}
 	}
@@ -164,16 +166,16 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 	for _, i := range idx {
 		s := states[i]
 		if s.misordered {
-			at := indexOf(final, byKey[ws[i].before])
+			at := indexOf(final, byKey[ws[i].Before])
 			final = insertSlot(final, at, slot{ours: i, insert: true})
 		}
 	}
 	for _, i := range idx {
-		if states[i].copies > 0 || !ws[i].required || states[i].satisfiedBy != "" {
+		if states[i].copies > 0 || !ws[i].Required || states[i].satisfiedBy != "" {
 			continue
 		}
 		at := len(final)
-		if ws[i].place == top {
+		if ws[i].Place == rule.Top {
 			at = topPosition(ws, final, i)
 		}
 		final = insertSlot(final, at, slot{ours: i, insert: true})
@@ -183,18 +185,18 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 	// then insert in ascending final position (each position is then
 	// already right), and append at the end.
 	emit := func(o op) {
-		o.table, o.chain = c.table, c.name
+		o.table, o.chain = c.Table, c.Name
 		p.ops = append(p.ops, o)
 		for _, t := range p.tables {
-			if t == c.table {
+			if t == c.Table {
 				return
 			}
 		}
-		p.tables = append(p.tables, c.table)
+		p.tables = append(p.tables, c.Table)
 	}
-	if !c.exists {
+	if !c.Exists {
 		for _, i := range idx {
-			if ws[i].required && ws[i].newChain {
+			if ws[i].Required && ws[i].NewChain {
 				emit(op{verb: "-N"})
 				break
 			}
@@ -202,7 +204,7 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 	}
 	for j, i := range owner {
 		if i >= 0 && (states[i].copies > 1 || states[i].misordered) {
-			emit(op{verb: "-D", text: c.rules[j].text, idx: j, st: states[i]})
+			emit(op{verb: "-D", text: c.Rules[j].Text, idx: j, st: states[i]})
 		}
 	}
 	for pos, s := range final {
@@ -217,15 +219,15 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 			st.action = fmt.Sprintf("deleted duplicate rule (%d copies -> 1)", st.copies)
 		case st.misordered:
 			st.action = "moved rule above " + st.mustPrecede
-		case w.place == appendEnd:
+		case w.Place == rule.Append:
 			st.action = "appended rule"
 		default:
 			st.action = "inserted rule"
 		}
 		if st.action == "appended rule" {
-			emit(op{verb: "-A", text: w.spell(), st: st})
+			emit(op{verb: "-A", text: w.Spell(), st: st})
 		} else {
-			emit(op{verb: "-I", pos: pos + 1, text: w.spell(), st: st})
+			emit(op{verb: "-I", pos: pos + 1, text: w.Spell(), st: st})
 		}
 	}
 }
@@ -233,13 +235,13 @@ func (p *plan) planChain(ws []want, states []*ruleState, idx []int, c *chain) {
 // topPosition is where a missing top-placed rule goes: right before the
 // first of our rules that follows it in group order, else right after the
 // last of ours that precedes it, else at the top of the chain.
-func topPosition(ws []want, final []slot, i int) int {
+func topPosition(ws []rule.Want, final []slot, i int) int {
 	after := -1
 	for j, s := range final {
 		if s.ours < 0 {
 			continue
 		}
-		if ws[s.ours].order > ws[i].order {
+		if ws[s.ours].Order > ws[i].Order {
 			return j
 		}
 		after = j
@@ -266,15 +268,15 @@ func insertSlot(s []slot, at int, v slot) []slot {
 // shadowScan walks the chain once, up to the last of our rules, and notes
 // for each of our rules the first foreign rule above it that may decide
 // first. Cost: one pass; foreign rules are parsed only there.
-func (p *plan) shadowScan(ws []want, states []*ruleState, idx []int, c *chain, owner []int, first map[int]int) {
+func (p *plan) shadowScan(ws []rule.Want, states []*ruleState, idx []int, c *rule.Chain, owner []int, first map[int]int) {
 	var pending []int
 	last := -1
-	wsps := map[int]*spec{}
+	wsps := map[int]*rule.Spec{}
 	for _, i := range idx {
-		if states[i].copies == 0 || ws[i].args[len(ws[i].args)-1] == "ACCEPT" {
+		if states[i].copies == 0 || ws[i].Args[len(ws[i].Args)-1] == "ACCEPT" {
 			continue
 		}
-		_, sp, err := ruleKey(ws[i].spell(), ws[i].v6)
+		_, sp, err := rule.Key(ws[i].Spell(), ws[i].V6)
 		if err != nil {
 			continue
 		}
@@ -295,23 +297,23 @@ func (p *plan) shadowScan(ws []want, states []*ruleState, idx []int, c *chain, o
 			pending = kept
 			continue
 		}
-		r := &c.rules[j]
-		if passive[targetOf(r.text)] {
+		r := &c.Rules[j]
+		if rule.IsPassive(rule.TargetOf(r.Text)) {
 			continue // cheap pre-check: LOG, MARK, ... never decide
 		}
-		if r.opaque || (c.table == "nat" && r.notOurDst) {
+		if r.Opaque || (c.Table == "nat" && r.NotOurDst) {
 			continue // read over netlink and proven irrelevant (see nftread.go)
 		}
-		if c.table == "nat" && !strings.Contains(r.text, "-d ") && !strings.Contains(r.text, "--d") {
+		if c.Table == "nat" && !strings.Contains(r.Text, "-d ") && !strings.Contains(r.Text, "--d") {
 			continue // no destination: cannot name our address
 		}
-		if c.table == "nat" && dstExcludes(r.text, credentialsAddr) {
+		if c.Table == "nat" && dstExcludes(r.Text, credentialsAddr) {
 			continue // its destination provably is not our address
 		}
-		f := r.parsed(ws[idx[0]].v6)
+		f := r.Spec(ws[idx[0]].V6)
 		for _, i := range pending {
 			if states[i].shadowedBy == "" && shadows(f, &ws[i], wsps[i]) {
-				states[i].shadowedBy = fmt.Sprintf("rule %d of %s (-A %s %s)", j+1, c.name, c.name, r.text)
+				states[i].shadowedBy = fmt.Sprintf("rule %d of %s (-A %s %s)", j+1, c.Name, c.Name, r.Text)
 				states[i].shadowSure = shadowSure(f, &ws[i], wsps[i])
 			}
 		}
@@ -350,37 +352,26 @@ func dstExcludes(text, addr string) bool {
 	return p.Bits() == 0 || !p.Contains(netip.MustParseAddr(addr))
 }
 
-// targetOf finds the -j/-g target in a printed rule without parsing it.
-func targetOf(text string) string {
-	for _, sep := range []string{" -j ", " -g "} {
-		if i := strings.LastIndex(" "+text, sep); i >= 0 {
-			t, _, _ := strings.Cut(text[i-1+len(sep):], " ")
-			return t
-		}
-	}
-	return ""
-}
-
 // describe is a one-line account of the state for a finding detail.
 func (s *ruleState) describe() string {
 	w := s.w
-	loc := w.family() + " -t " + w.table + " " + w.chain
+	loc := w.Family() + " -t " + w.Table + " " + w.Chain
 	switch {
 	case s.copies == 0 && s.satisfiedBy != "":
 		return "not added: ecs-init's older rule " + loc + " " + s.satisfiedBy + " is there (ecs-init before 1.97)"
 	case s.copies == 0 && s.chainGone:
-		return fmt.Sprintf("chain %s missing (%s)", w.chain, loc)
+		return fmt.Sprintf("chain %s missing (%s)", w.Chain, loc)
 	case s.copies == 0:
-		return "missing: " + loc + " " + w.spell()
+		return "missing: " + loc + " " + w.Spell()
 	case s.copies > 1:
-		return strconv.Itoa(s.copies) + " copies of " + loc + " " + w.spell()
+		return strconv.Itoa(s.copies) + " copies of " + loc + " " + w.Spell()
 	case s.misordered:
-		return "out of order: " + loc + " " + w.spell() + " comes after " + s.mustPrecede
+		return "out of order: " + loc + " " + w.Spell() + " comes after " + s.mustPrecede
 	}
-	return "present once: " + loc + " " + w.spell() + " (position " + strconv.Itoa(s.firstPos) + ")"
+	return "present once: " + loc + " " + w.Spell() + " (position " + strconv.Itoa(s.firstPos) + ")"
 }
 
 // drift reports whether the rule needs a repair.
 func (s *ruleState) drift() bool {
-	return (s.copies == 0 && s.w.required && s.satisfiedBy == "") || s.copies > 1 || s.misordered
+	return (s.copies == 0 && s.w.Required && s.satisfiedBy == "") || s.copies > 1 || s.misordered
 }

@@ -3,6 +3,8 @@ package netfilter
 import (
 	"strings"
 	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 func testConfig() Config {
@@ -14,9 +16,9 @@ func testConfig() Config {
 func planFor(t *testing.T, c Config, docker0 bool, save string) *plan {
 	t.Helper()
 	ws := c.wants(docker0, false)
-	rs := newRuleset(false)
-	chains := chainsOf(ws)
-	if err := parseRules(rs, save, "", func(tb, ch string) bool { return chains[[2]string{tb, ch}] }, needlesOf(ws)); err != nil {
+	rs := rule.NewRuleset(false)
+	in := rule.InterestOf(ws)
+	if err := rule.ParseText(rs, save, "", in.Reads, in.Needles); err != nil {
 		t.Fatal(err)
 	}
 	return makePlan(ws, rs)
@@ -91,7 +93,7 @@ func TestPlan(t *testing.T) {
 			}
 			for i, a := range tc.actions {
 				if got := p.states[i].action; got != a {
-					t.Errorf("rule %d (%s): action %q, want %q", i, p.states[i].w.spell(), got, a)
+					t.Errorf("rule %d (%s): action %q, want %q", i, p.states[i].w.Spell(), got, a)
 				}
 			}
 		})
@@ -142,7 +144,7 @@ func TestShadowWarning(t *testing.T) {
 			p := planFor(t, testConfig(), false, nat+"*filter\n-A INPUT "+tc.before+"\n-A INPUT "+idrop+"\n-A INPUT "+guard+"\nCOMMIT\n")
 			got := map[string]bool{}
 			for _, st := range p.states {
-				got[st.w.item] = got[st.w.item] || st.shadowedBy != ""
+				got[st.w.Item] = got[st.w.Item] || st.shadowedBy != ""
 			}
 			if got[ItemLocalhostGuard] != tc.guard || got[ItemIntrospectionBlock] != tc.intro {
 				t.Errorf("%q: guard shadowed %v (want %v), introspection %v (want %v)", tc.before, got[ItemLocalhostGuard], tc.guard, got[ItemIntrospectionBlock], tc.intro)

@@ -1,6 +1,10 @@
 package netfilter
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
+)
 
 // The raw-table localhost guard: `-t raw -I PREROUTING ! -i lo -d
 // 127.0.0.0/8 -j DROP`. The conntrack guard in filter INPUT (ecs-init's)
@@ -26,10 +30,10 @@ import "strings"
 // rawGuardArgs is the rule as we spell it.
 var rawGuardArgs = strings.Fields("! -i lo -d 127.0.0.0/8 -j DROP")
 
-func rawGuard() want {
-	return want{item: ItemLocalhostGuard, table: "raw", chain: "PREROUTING", place: top, order: 0,
-		required: true, needle: "127.", args: rawGuardArgs,
-		what: "packets for 127.0.0.0/8 that arrive on a network interface are dropped before any filter rule can accept them"}
+func rawGuard() rule.Want {
+	return rule.Want{Item: ItemLocalhostGuard, Table: "raw", Chain: "PREROUTING", Place: rule.Top, Order: 0,
+		Required: true, Needle: "127.", Args: rawGuardArgs,
+		What: "packets for 127.0.0.0/8 that arrive on a network interface are dropped before any filter rule can accept them"}
 }
 
 // guardState summarises the two guards of one pass (IPv4).
@@ -55,7 +59,7 @@ func guardOf(fams []familyResult, dryRun bool) guardState {
 		if fr.err != nil {
 			has := false
 			for _, w := range fr.ws {
-				has = has || (w.item == ItemLocalhostGuard && !w.v6)
+				has = has || (w.Item == ItemLocalhostGuard && !w.V6)
 			}
 			if has {
 				g.err = fr.err.Error()
@@ -63,12 +67,12 @@ func guardOf(fams []familyResult, dryRun bool) guardState {
 			continue
 		}
 		for _, st := range fr.after.states {
-			if st.w.item != ItemLocalhostGuard || st.w.v6 {
+			if st.w.Item != ItemLocalhostGuard || st.w.V6 {
 				continue
 			}
 			g.read = true
 			present := st.copies > 0 || (dryRun && st.action != "")
-			if st.w.table == "raw" {
+			if st.w.Table == "raw" {
 				g.raw, g.rawSure, g.rawShw = present, st.shadowSure, st.shadowedBy
 			} else {
 				g.filter, g.filterSure, g.filterShadow = present, st.shadowSure, st.shadowedBy
@@ -81,16 +85,16 @@ func guardOf(fams []familyResult, dryRun bool) guardState {
 // shadowSure reports whether foreign rule f certainly accepts some of the
 // packets our DROP w is meant for: an ACCEPT whose every match is one the
 // overlap test models, overlapping w.
-func shadowSure(f *spec, w *want, wsp *spec) bool {
-	if f == nil || f.target != "ACCEPT" || !shadows(f, w, wsp) {
+func shadowSure(f *rule.Spec, w *rule.Want, wsp *rule.Spec) bool {
+	if f == nil || f.Target != "ACCEPT" || !shadows(f, w, wsp) {
 		return false
 	}
-	for _, m := range f.matches {
+	for _, m := range f.Matches {
 		switch {
-		case m.name == "comment", m.name == "?":
-		case protoModules[m.name] || m.name == "multiport" || m.name == "conntrack" || m.name == "state":
-			for _, o := range m.opts {
-				switch o.name {
+		case m.Name == "comment", m.Name == "?":
+		case rule.IsProtoModule(m.Name) || m.Name == "multiport" || m.Name == "conntrack" || m.Name == "state":
+			for _, o := range m.Opts {
+				switch o.Name {
 				case "--dport", "--sport", "--dports", "--sports", "--ports", "--ctstate", "--state":
 				default:
 					return false

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
@@ -66,12 +68,14 @@ func parseSaved(data string, needles []string) *savedFile {
 				var text string
 				l.chain, text, _ = strings.Cut(s[3:], " ")
 				if strings.HasPrefix(s, "-I ") { // -I CHAIN [n] spec
-					if n, rest, ok := strings.Cut(text, " "); ok && isNumber(n) {
-						text = rest
+					if n, rest, ok := strings.Cut(text, " "); ok {
+						if _, err := strconv.Atoi(n); err == nil {
+							text = rest
+						}
 					}
 				}
-				if containsAny(text, needles) {
-					l.key, _, _ = ruleKey(text, false)
+				if rule.MentionsAny(text, needles) {
+					l.key, _, _ = rule.Key(text, false)
 				}
 			}
 		}
@@ -142,17 +146,17 @@ type savedResult struct {
 
 // ensureSaved makes every required want present once in f (IPv4 only),
 // in ecs-init's order, and returns what it changed.
-func ensureSaved(f *savedFile, ws []want) savedResult {
+func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 	var res savedResult
 	res.docker = dockerLines(f)
 	for i := range ws {
 		w := &ws[i]
-		if w.v6 {
+		if w.V6 {
 			continue
 		}
-		cp := f.copiesOf(w.table, w.chain, w.key)
+		cp := f.copiesOf(w.Table, w.Chain, w.Key)
 		if len(cp) > 1 {
-			res.notes = append(res.notes, fmt.Sprintf("%d copies of -t %s -A %s %s", len(cp), w.table, w.chain, w.spell()))
+			res.notes = append(res.notes, fmt.Sprintf("%d copies of -t %s -A %s %s", len(cp), w.Table, w.Chain, w.Spell()))
 			for j := len(cp) - 1; j >= 1; j-- {
 				f.remove(cp[j])
 			}
@@ -160,18 +164,18 @@ func ensureSaved(f *savedFile, ws []want) savedResult {
 	}
 	for i := range ws {
 		w := &ws[i]
-		if w.v6 || w.before == "" {
+		if w.V6 || w.Before == "" {
 			continue
 		}
-		b := &want{table: w.table, chain: w.chain, key: w.before}
+		b := &rule.Want{Table: w.Table, Chain: w.Chain, Key: w.Before}
 		for j := range ws {
-			if !ws[j].v6 && ws[j].key == w.before {
+			if !ws[j].V6 && ws[j].Key == w.Before {
 				b = &ws[j]
 			}
 		}
-		cp, cb := f.copiesOf(w.table, w.chain, w.key), f.copiesOf(b.table, b.chain, b.key)
+		cp, cb := f.copiesOf(w.Table, w.Chain, w.Key), f.copiesOf(b.Table, b.Chain, b.Key)
 		if len(cp) == 1 && len(cb) == 1 && cp[0] > cb[0] {
-			res.notes = append(res.notes, "out of order: -A "+w.chain+" "+w.spell()+" comes after "+b.spell())
+			res.notes = append(res.notes, "out of order: -A "+w.Chain+" "+w.Spell()+" comes after "+b.Spell())
 			l := f.lines[cp[0]]
 			f.remove(cp[0])
 			f.insert(cb[0], l)
@@ -179,26 +183,26 @@ func ensureSaved(f *savedFile, ws []want) savedResult {
 	}
 	for i := range ws {
 		w := &ws[i]
-		if w.v6 || !w.required || len(f.copiesOf(w.table, w.chain, w.key)) > 0 {
+		if w.V6 || !w.Required || len(f.copiesOf(w.Table, w.Chain, w.Key)) > 0 {
 			continue
 		}
-		res.notes = append(res.notes, "missing -t "+w.table+" -A "+w.chain+" "+w.spell())
-		start, commit := f.section(w.table)
+		res.notes = append(res.notes, "missing -t "+w.Table+" -A "+w.Chain+" "+w.Spell())
+		start, commit := f.section(w.Table)
 		if start < 0 {
-			f.appendSection(w.table)
-			start, commit = f.section(w.table)
+			f.appendSection(w.Table)
+			start, commit = f.section(w.Table)
 		}
-		if w.newChain && !f.declares(start, commit, w.chain) {
+		if w.NewChain && !f.declares(start, commit, w.Chain) {
 			at := start + 1
 			for j := start + 1; j < commit; j++ {
 				if f.lines[j].kind == ':' {
 					at = j + 1
 				}
 			}
-			f.insert(at, savedLine{raw: ":" + w.chain + " - [0:0]", table: w.table, kind: ':', chain: w.chain})
+			f.insert(at, savedLine{raw: ":" + w.Chain + " - [0:0]", table: w.Table, kind: ':', chain: w.Chain})
 			commit++
 		}
-		f.insert(f.savedPosition(ws, i, start, commit), savedLine{raw: "-A " + w.chain + " " + w.spell(), table: w.table, kind: 'A', chain: w.chain, key: w.key})
+		f.insert(f.savedPosition(ws, i, start, commit), savedLine{raw: "-A " + w.Chain + " " + w.Spell(), table: w.Table, kind: 'A', chain: w.Chain, key: w.Key})
 	}
 	return res
 }
@@ -206,40 +210,40 @@ func ensureSaved(f *savedFile, ws []want) savedResult {
 // savedPosition is where a missing rule goes in its section: for the
 // INPUT group ecs-init's order at the top, for appended rules after the
 // chain's last rule, else before COMMIT.
-func (f *savedFile) savedPosition(ws []want, i, start, commit int) int {
+func (f *savedFile) savedPosition(ws []rule.Want, i, start, commit int) int {
 	w := &ws[i]
 	order := map[string]int{}
 	for _, o := range ws {
-		if !o.v6 && o.table == w.table && o.chain == w.chain {
-			order[o.key] = o.order
+		if !o.V6 && o.Table == w.Table && o.Chain == w.Chain {
+			order[o.Key] = o.Order
 		}
 	}
 	firstRule, lastRule, after := -1, -1, -1
 	for j := start + 1; j < commit; j++ {
 		l := f.lines[j]
-		if l.kind != 'A' || l.chain != w.chain {
+		if l.kind != 'A' || l.chain != w.Chain {
 			continue
 		}
 		if firstRule < 0 {
 			firstRule = j
 		}
 		lastRule = j
-		if w.place != top {
+		if w.Place != rule.Top {
 			continue
 		}
 		if o, ours := order[l.key]; ours && l.key != "" {
-			if o > w.order {
+			if o > w.Order {
 				return j
 			}
 			after = j
 		}
 	}
 	switch {
-	case w.place == top && after >= 0:
+	case w.Place == rule.Top && after >= 0:
 		return after + 1
-	case w.place == top && firstRule >= 0:
+	case w.Place == rule.Top && firstRule >= 0:
 		return firstRule
-	case w.place == appendEnd && lastRule >= 0:
+	case w.Place == rule.Append && lastRule >= 0:
 		return lastRule + 1
 	}
 	return commit
@@ -275,7 +279,7 @@ func newSavedFile(t Target) *savedFile {
 		savedLine{raw: "# Restored at boot by " + restoredBy + ". Add your own rules; ecs-remediator keeps them."})
 	for _, table := range []string{"nat", "filter", "raw"} {
 		f.lines = append(f.lines, savedLine{raw: "*" + table, table: table, kind: '*'})
-		for _, c := range builtins[table] {
+		for _, c := range rule.BuiltinChains(table) {
 			f.lines = append(f.lines, savedLine{raw: ":" + c + " ACCEPT [0:0]", table: table, kind: ':', chain: c})
 		}
 		f.lines = append(f.lines, savedLine{raw: "COMMIT", table: table, kind: 'C'})
@@ -297,7 +301,7 @@ func dockerLines(f *savedFile) []int {
 			out = append(out, i+1)
 			continue
 		}
-		if t := targetOf(strings.TrimSpace(s)); isDockerChain(t) {
+		if t := rule.TargetOf(strings.TrimSpace(s)); isDockerChain(t) {
 			out = append(out, i+1)
 		}
 	}

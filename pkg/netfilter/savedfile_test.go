@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -18,13 +20,13 @@ func persistConfig() Config {
 }
 
 // foreignLines is the file without our rules' lines: what must survive.
-func foreignLines(data string, ws []want) []string {
+func foreignLines(data string, ws []rule.Want) []string {
 	keys := map[string]bool{}
 	for _, w := range ws {
-		keys[w.key] = true
+		keys[w.Key] = true
 	}
 	var out []string
-	for _, l := range parseSaved(data, needlesOf(ws)).lines {
+	for _, l := range parseSaved(data, rule.InterestOf(ws).Needles).lines {
 		if l.kind == 'A' && keys[l.key] {
 			continue
 		}
@@ -64,7 +66,7 @@ func TestEnsureSavedGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := parseSaved(string(src), needlesOf(ws))
+			f := parseSaved(string(src), rule.InterestOf(ws).Needles)
 			res := ensureSaved(f, ws)
 			got := f.bytes()
 			golden := strings.TrimSuffix(in, ".in") + ".golden"
@@ -83,10 +85,10 @@ func TestEnsureSavedGolden(t *testing.T) {
 			// Every foreign line survives, in order; the only other lines
 			// added are section and chain declarations for our rules.
 			checkForeignKept(t, foreignLines(string(src), ws), foreignLines(string(got), ws))
-			again := parseSaved(string(got), needlesOf(ws))
+			again := parseSaved(string(got), rule.InterestOf(ws).Needles)
 			for _, w := range ws {
-				if n := len(again.copiesOf(w.table, w.chain, w.key)); n != 1 {
-					t.Errorf("%d copies of %s %s after ensureSaved, want 1", n, w.chain, w.spell())
+				if n := len(again.copiesOf(w.Table, w.Chain, w.Key)); n != 1 {
+					t.Errorf("%d copies of %s %s after ensureSaved, want 1", n, w.Chain, w.Spell())
 				}
 			}
 			// Idempotent: a second pass changes nothing.

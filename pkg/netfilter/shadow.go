@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
 // Shadowing: our rules are inserted at the top of INPUT (ecs-init's
@@ -15,106 +17,97 @@ import (
 // addresses, interface, destination port, conntrack state): it answers
 // "no" only when the rules provably cannot match the same packet.
 
-// passive targets never end a packet's walk with a verdict.
-var passive = map[string]bool{
-	"": true, "LOG": true, "NFLOG": true, "ULOG": true, "MARK": true, "CONNMARK": true,
-	"CT": true, "TRACE": true, "AUDIT": true, "TCPMSS": true, "DSCP": true, "TOS": true,
-	"CLASSIFY": true, "SET": true, "CHECKSUM": true, "NOTRACK": true, "TEE": true,
-	"SECMARK": true, "CONNSECMARK": true, "IDLETIMER": true, "LED": true, "RATEEST": true,
-	"HMARK": true,
-}
-
 // blocking targets end the walk without letting the packet through.
 var blocking = map[string]bool{"DROP": true, "REJECT": true}
 
 // shadows reports whether foreign rule f, placed before our rule w, may
 // take packets w is meant for.
-func shadows(f *spec, w *want, wsp *spec) bool {
+func shadows(f *rule.Spec, w *rule.Want, wsp *rule.Spec) bool {
 	if f == nil {
 		return false
 	}
-	if passive[f.target] {
+	if rule.IsPassive(f.Target) {
 		return false
 	}
-	if w.table == "nat" {
+	if w.Table == "nat" {
 		// Only a rule that names our address explicitly: generic jumps
 		// (Docker's `-m addrtype --dst-type LOCAL -j DOCKER`) are normal.
-		d, ok := f.get("-d")
-		if !ok || d.neg {
+		d, ok := f.Get("-d")
+		if !ok || d.Neg {
 			return false
 		}
-		fp, err := parseCIDR(d.vals[0], w.v6)
+		fp, err := rule.ParseCIDR(d.Vals[0], w.V6)
 		if err != nil || fp.Bits() == 0 || !fp.Contains(netip.MustParseAddr(credentialsAddr)) {
 			return false
 		}
-		if f.target == wsp.target && targetKey(f) == targetKey(wsp) {
+		if f.Target == wsp.Target && targetKey(f) == targetKey(wsp) {
 			return false // sends the packets where ours would
 		}
-	} else if blocking[f.target] {
+	} else if blocking[f.Target] {
 		return false // dropping more than we do is no hole
 	}
 	return mayOverlap(f, wsp, w)
 }
 
 // mayOverlap reports whether a packet can exist that matches both f and w.
-func mayOverlap(f, w *spec, ww *want) bool {
+func mayOverlap(f, w *rule.Spec, ww *rule.Want) bool {
 	// protocol
-	fp, fok := f.get("-p")
-	wp, wok := w.get("-p")
-	if fok && wok && !wp.neg {
-		a, b := normProto(fp.vals[0]), normProto(wp.vals[0])
-		if !fp.neg && a != b && a != "all" {
+	fp, fok := f.Get("-p")
+	wp, wok := w.Get("-p")
+	if fok && wok && !wp.Neg {
+		a, b := rule.NormProto(fp.Vals[0]), rule.NormProto(wp.Vals[0])
+		if !fp.Neg && a != b && a != "all" {
 			return false
 		}
-		if fp.neg && a == b {
+		if fp.Neg && a == b {
 			return false
 		}
 	}
 	// addresses
 	for _, n := range []string{"-s", "-d"} {
-		fo, fok := f.get(n)
-		wo, wok := w.get(n)
-		if fok && wok && cidrDisjoint(fo, wo, ww.v6) {
+		fo, fok := f.Get(n)
+		wo, wok := w.Get(n)
+		if fok && wok && cidrDisjoint(fo, wo, ww.V6) {
 			return false
 		}
 	}
 	// input interface; our filter DROPs are about traffic from the network,
 	// so they implicitly mean "! -i lo"
-	fi, fok := f.get("-i")
-	wi, wok := w.get("-i")
-	if !wok && ww.table == "filter" && w.target == "DROP" {
-		wi, wok = opt{name: "-i", neg: true, vals: []string{"lo"}}, true
+	fi, fok := f.Get("-i")
+	wi, wok := w.Get("-i")
+	if !wok && ww.Table == "filter" && w.Target == "DROP" {
+		wi, wok = rule.Opt{Name: "-i", Neg: true, Vals: []string{"lo"}}, true
 	}
-	if fok && wok && !fi.neg {
-		if !wi.neg && !ifaceOverlap(fi.vals[0], wi.vals[0]) {
+	if fok && wok && !fi.Neg {
+		if !wi.Neg && !ifaceOverlap(fi.Vals[0], wi.Vals[0]) {
 			return false
 		}
-		if wi.neg && fi.vals[0] == wi.vals[0] {
+		if wi.Neg && fi.Vals[0] == wi.Vals[0] {
 			return false
 		}
 	}
 	// destination port
-	if port, ok := w.dport(); ok && !f.portMay(port) {
+	if port, ok := dport(w); ok && !portMay(f, port) {
 		return false
 	}
 	// conntrack state: ESTABLISHED/RELATED only exist after a first packet
 	// that our DROP rules already judged; states w excludes are not w's.
 	benign := map[string]bool{"ESTABLISHED": true, "RELATED": true}
-	if ww.table == "filter" {
-		for _, m := range w.matches {
-			for _, o := range m.opts {
-				if (o.name == "--ctstate" || o.name == "--state") && o.neg {
-					for _, s := range strings.Split(normStates(strings.Join(o.vals, ",")), ",") {
+	if ww.Table == "filter" {
+		for _, m := range w.Matches {
+			for _, o := range m.Opts {
+				if (o.Name == "--ctstate" || o.Name == "--state") && o.Neg {
+					for _, s := range strings.Split(rule.NormStates(strings.Join(o.Vals, ",")), ",") {
 						benign[s] = true
 					}
 				}
 			}
 		}
-		for _, m := range f.matches {
-			for _, o := range m.opts {
-				if (o.name == "--ctstate" || o.name == "--state") && !o.neg {
+		for _, m := range f.Matches {
+			for _, o := range m.Opts {
+				if (o.Name == "--ctstate" || o.Name == "--state") && !o.Neg {
 					all := true
-					for _, s := range strings.Split(normStates(strings.Join(o.vals, ",")), ",") {
+					for _, s := range strings.Split(rule.NormStates(strings.Join(o.Vals, ",")), ",") {
 						all = all && benign[s]
 					}
 					if all {
@@ -128,18 +121,18 @@ func mayOverlap(f, w *spec, ww *want) bool {
 }
 
 // cidrDisjoint reports whether no address satisfies both constraints.
-func cidrDisjoint(f, w opt, v6 bool) bool {
-	fp, err1 := parseCIDR(f.vals[0], v6)
-	wp, err2 := parseCIDR(w.vals[0], v6)
+func cidrDisjoint(f, w rule.Opt, v6 bool) bool {
+	fp, err1 := rule.ParseCIDR(f.Vals[0], v6)
+	wp, err2 := rule.ParseCIDR(w.Vals[0], v6)
 	if err1 != nil || err2 != nil {
 		return false
 	}
 	switch {
-	case !f.neg && !w.neg:
+	case !f.Neg && !w.Neg:
 		return !fp.Overlaps(wp)
-	case !f.neg && w.neg: // f inside what w excludes
+	case !f.Neg && w.Neg: // f inside what w excludes
 		return wp.Bits() <= fp.Bits() && wp.Contains(fp.Addr())
-	case f.neg && !w.neg: // w inside what f excludes
+	case f.Neg && !w.Neg: // w inside what f excludes
 		return fp.Bits() <= wp.Bits() && fp.Contains(wp.Addr())
 	}
 	return false
@@ -161,14 +154,14 @@ func ifaceOverlap(a, b string) bool {
 }
 
 // dport is the single destination port of a rule, if it has one.
-func (sp *spec) dport() (int, bool) {
-	for _, m := range sp.matches {
-		if !protoModules[m.name] {
+func dport(sp *rule.Spec) (int, bool) {
+	for _, m := range sp.Matches {
+		if !rule.IsProtoModule(m.Name) {
 			continue
 		}
-		for _, o := range m.opts {
-			if o.name == "--dport" && !o.neg && len(o.vals) == 1 {
-				if p, err := strconv.Atoi(o.vals[0]); err == nil {
+		for _, o := range m.Opts {
+			if o.Name == "--dport" && !o.Neg && len(o.Vals) == 1 {
+				if p, err := strconv.Atoi(o.Vals[0]); err == nil {
 					return p, true
 				}
 			}
@@ -178,28 +171,28 @@ func (sp *spec) dport() (int, bool) {
 }
 
 // portMay reports whether the rule may match destination port p.
-func (sp *spec) portMay(p int) bool {
-	for _, m := range sp.matches {
-		for _, o := range m.opts {
+func portMay(sp *rule.Spec, p int) bool {
+	for _, m := range sp.Matches {
+		for _, o := range m.Opts {
 			var lists []string
 			switch {
-			case protoModules[m.name] && o.name == "--dport" && len(o.vals) == 1:
-				lists = []string{o.vals[0]}
-			case m.name == "multiport" && (o.name == "--dports" || o.name == "--ports") && len(o.vals) == 1:
-				lists = strings.Split(o.vals[0], ",")
+			case rule.IsProtoModule(m.Name) && o.Name == "--dport" && len(o.Vals) == 1:
+				lists = []string{o.Vals[0]}
+			case m.Name == "multiport" && (o.Name == "--dports" || o.Name == "--ports") && len(o.Vals) == 1:
+				lists = strings.Split(o.Vals[0], ",")
 			default:
 				continue
 			}
 			in, known := false, true
 			for _, l := range lists {
-				lo, hi, ok := portRange(l)
+				lo, hi, ok := rule.PortRange(l)
 				if !ok {
 					known = false
 					break
 				}
 				in = in || (p >= lo && p <= hi)
 			}
-			if known && in == o.neg {
+			if known && in == o.Neg {
 				return false
 			}
 		}
@@ -207,32 +200,10 @@ func (sp *spec) portMay(p int) bool {
 	return true
 }
 
-func portRange(s string) (int, int, bool) {
-	a, b, isRange := strings.Cut(s, ":")
-	lo, err := strconv.Atoi(a)
-	if a == "" {
-		lo, err = 0, nil
-	}
-	if err != nil {
-		return 0, 0, false
-	}
-	if !isRange {
-		return lo, lo, true
-	}
-	hi, err := strconv.Atoi(b)
-	if b == "" {
-		hi, err = 65535, nil
-	}
-	if err != nil {
-		return 0, 0, false
-	}
-	return lo, hi, true
-}
-
-func targetKey(sp *spec) string {
+func targetKey(sp *rule.Spec) string {
 	var os []string
-	for _, o := range sp.topts {
-		os = append(os, optString(o))
+	for _, o := range sp.TargetOpts {
+		os = append(os, o.String())
 	}
 	sort.Strings(os)
 	return strings.Join(os, " ")

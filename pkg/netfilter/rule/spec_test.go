@@ -1,4 +1,4 @@
-package netfilter
+package rule
 
 import (
 	"reflect"
@@ -59,7 +59,7 @@ func TestRuleKeySameMeaning(t *testing.T) {
 	keys := map[string]int{}
 	for gi, g := range groups {
 		for _, s := range g {
-			k, _, err := ruleKey(s, false)
+			k, _, err := Key(s, false)
 			if err != nil {
 				t.Fatalf("ruleKey(%q): %v", s, err)
 			}
@@ -67,7 +67,7 @@ func TestRuleKeySameMeaning(t *testing.T) {
 				t.Errorf("%q has the key of group %d: %q", s, prev, k)
 			}
 			keys[k] = gi
-			first, _, _ := ruleKey(g[0], false)
+			first, _, _ := Key(g[0], false)
 			if k != first {
 				t.Errorf("%q\n  key %q\n want %q (same meaning as %q)", s, k, first, g[0])
 			}
@@ -78,7 +78,7 @@ func TestRuleKeySameMeaning(t *testing.T) {
 // Rules that look like ours but are not: each must get a different key.
 func TestRuleKeyDifferentMeaning(t *testing.T) {
 	ours := "-p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
-	k0, _, _ := ruleKey(ours, false)
+	k0, _, _ := Key(ours, false)
 	for _, s := range []string{
 		"-p tcp -d 169.254.170.2 --dport 8080 -j DNAT --to-destination 127.0.0.1:51679",
 		"-p tcp -d 169.254.170.3 --dport 80 -j DNAT --to-destination 127.0.0.1:51679",
@@ -92,7 +92,7 @@ func TestRuleKeyDifferentMeaning(t *testing.T) {
 		"-i eth0 -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679",
 		"-p tcp -d 169.254.170.2 --dport 80 -g DNAT",
 	} {
-		k, _, err := ruleKey(s, false)
+		k, _, err := Key(s, false)
 		if err != nil {
 			t.Fatalf("ruleKey(%q): %v", s, err)
 		}
@@ -114,11 +114,11 @@ func FuzzRuleKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		k, _, err := ruleKey(s, false)
+		k, _, err := Key(s, false)
 		if err != nil {
 			return
 		}
-		k2, _, err := ruleKey(k, false)
+		k2, _, err := Key(k, false)
 		if err != nil {
 			t.Fatalf("key %q of %q does not parse: %v", k, s, err)
 		}

@@ -1,4 +1,4 @@
-package netfilter
+package rule
 
 import (
 	"fmt"
@@ -12,31 +12,31 @@ import (
 // A rule is compared by meaning, not text: ecs-init types
 // `-p tcp -d 169.254.170.2 --dport 80`, iptables-save prints
 // `-d 169.254.170.2/32 -p tcp -m tcp --dport 80`, and the nft and legacy
-// backends differ in small ways. parseSpec reads either spelling and key
-// prints one canonical form, so two rules with the same key do the same
+// backends differ in small ways. Parse reads either spelling and
+// Spec.Key prints one canonical form, so two rules with the same key do the same
 // thing. The normalisation is conservative: when in doubt two rules are
 // different, which at worst leaves a foreign rule alone and adds ours.
 
-// opt is one option with its values: "--dport 80", "! --ctstate NEW".
-type opt struct {
-	name string
-	neg  bool
-	vals []string
+// Opt is one option with its values: "--dport 80", "! --ctstate NEW".
+type Opt struct {
+	Name string
+	Neg  bool
+	Vals []string
 }
 
-// match is one `-m name` module (or the protocol's implicit one).
-type match struct {
-	name string
-	opts []opt
+// Match is one `-m name` module (or the protocol's implicit one).
+type Match struct {
+	Name string
+	Opts []Opt
 }
 
-// spec is a parsed rule specification (everything after "-A CHAIN").
-type spec struct {
-	generic []opt // -p -s -d -i -o -f, canonical names
-	matches []match
-	target  string
-	isGoto  bool
-	topts   []opt
+// Spec is a parsed rule specification (everything after "-A CHAIN").
+type Spec struct {
+	Generic    []Opt // -p -s -d -i -o -f, canonical names
+	Matches    []Match
+	Target     string
+	Goto       bool
+	TargetOpts []Opt
 }
 
 // tokenize splits a rule the way iptables-restore does: on blanks, with a
@@ -79,9 +79,9 @@ func tokenize(s string) ([]string, error) {
 	return toks, nil
 }
 
-// quoteArgs joins tokens for a command line or a restore file, quoting
+// Quote joins tokens for a command line or a restore file, quoting
 // those that need it.
-func quoteArgs(toks []string) string {
+func Quote(toks []string) string {
 	var b strings.Builder
 	for i, t := range toks {
 		if i > 0 {
@@ -130,34 +130,34 @@ var moduleAliases = map[string]map[string]string{
 
 // parseSpec parses the tokens of a rule. v6 selects the default prefix
 // length of an address without one.
-func parseSpec(toks []string, v6 bool) (*spec, error) {
-	sp := &spec{}
+func parseSpec(toks []string, v6 bool) (*Spec, error) {
+	sp := &Spec{}
 	cur := -1 // index of the open match
 	afterTarget := false
 	neg := false
-	addTo := func(o opt) {
+	addTo := func(o Opt) {
 		switch {
 		case afterTarget:
-			sp.topts = append(sp.topts, o)
+			sp.TargetOpts = append(sp.TargetOpts, o)
 		default:
-			canon, isPort := portOpts[o.name]
-			if isPort && (cur < 0 || !protoModules[sp.matches[cur].name]) {
+			canon, isPort := portOpts[o.Name]
+			if isPort && (cur < 0 || !protoModules[sp.Matches[cur].Name]) {
 				// implicit protocol match: -p tcp --dport 80
-				o.name = canon
+				o.Name = canon
 				sp.addImplicit(o)
 				return
 			}
 			if cur < 0 {
-				sp.matches = append(sp.matches, match{name: "?"})
-				cur = len(sp.matches) - 1
+				sp.Matches = append(sp.Matches, Match{Name: "?"})
+				cur = len(sp.Matches) - 1
 			}
-			m := &sp.matches[cur]
-			if protoModules[m.name] && isPort {
-				o.name = canon
-			} else if a := moduleAliases[m.name][o.name]; a != "" {
-				o.name = a
+			m := &sp.Matches[cur]
+			if protoModules[m.Name] && isPort {
+				o.Name = canon
+			} else if a := moduleAliases[m.Name][o.Name]; a != "" {
+				o.Name = a
 			}
-			m.opts = append(m.opts, o)
+			m.Opts = append(m.Opts, o)
 		}
 	}
 	for i := 0; i < len(toks); i++ {
@@ -189,13 +189,13 @@ func parseSpec(toks []string, v6 bool) (*spec, error) {
 			if v[0] == "!" {
 				return nil, fmt.Errorf("option %s: \"!\" is not a value", t)
 			}
-			sp.generic = append(sp.generic, opt{name: g, neg: neg, vals: []string{v[0]}})
+			sp.Generic = append(sp.Generic, Opt{Name: g, Neg: neg, Vals: []string{v[0]}})
 			neg = false
 			continue
 		}
 		switch t {
 		case "-f", "--fragment":
-			sp.generic = append(sp.generic, opt{name: "-f", neg: neg})
+			sp.Generic = append(sp.Generic, Opt{Name: "-f", Neg: neg})
 			neg = false
 			continue
 		case "-m", "--match":
@@ -203,8 +203,8 @@ func parseSpec(toks []string, v6 bool) (*spec, error) {
 			if err != nil {
 				return nil, err
 			}
-			sp.matches = append(sp.matches, match{name: v[0]})
-			cur = len(sp.matches) - 1
+			sp.Matches = append(sp.Matches, Match{Name: v[0]})
+			cur = len(sp.Matches) - 1
 			afterTarget = false
 			continue
 		case "-j", "--jump", "-g", "--goto":
@@ -212,8 +212,8 @@ func parseSpec(toks []string, v6 bool) (*spec, error) {
 			if err != nil {
 				return nil, err
 			}
-			sp.target = v[0]
-			sp.isGoto = t == "-g" || t == "--goto"
+			sp.Target = v[0]
+			sp.Goto = t == "-g" || t == "--goto"
 			afterTarget = true
 			continue
 		case "-c", "--set-counters":
@@ -225,14 +225,14 @@ func parseSpec(toks []string, v6 bool) (*spec, error) {
 		if !strings.HasPrefix(t, "--") {
 			return nil, fmt.Errorf("unexpected %q", t)
 		}
-		o := opt{name: t, neg: neg}
+		o := Opt{Name: t, Neg: neg}
 		neg = false
 		for i+1 < len(toks) {
 			n := toks[i+1]
 			if n == "!" {
 				// old syntax `--ctstate ! NEW`, or `! --next-option`
 				if i+2 < len(toks) && !strings.HasPrefix(toks[i+2], "-") {
-					o.neg = true
+					o.Neg = true
 					i++
 					continue
 				}
@@ -241,7 +241,7 @@ func parseSpec(toks []string, v6 bool) (*spec, error) {
 			if strings.HasPrefix(n, "-") && !isNumber(n) {
 				break
 			}
-			o.vals = append(o.vals, n)
+			o.Vals = append(o.Vals, n)
 			i++
 		}
 		addTo(o)
@@ -258,40 +258,41 @@ func isNumber(s string) bool {
 }
 
 // addImplicit adds a protocol option to the match named after the protocol.
-func (sp *spec) addImplicit(o opt) {
-	name := sp.proto()
+func (sp *Spec) addImplicit(o Opt) {
+	name := sp.Proto()
 	if !protoModules[name] {
 		name = "?"
 	}
-	for i := range sp.matches {
-		if sp.matches[i].name == name {
-			sp.matches[i].opts = append(sp.matches[i].opts, o)
+	for i := range sp.Matches {
+		if sp.Matches[i].Name == name {
+			sp.Matches[i].Opts = append(sp.Matches[i].Opts, o)
 			return
 		}
 	}
-	sp.matches = append(sp.matches, match{name: name, opts: []opt{o}})
+	sp.Matches = append(sp.Matches, Match{Name: name, Opts: []Opt{o}})
 }
 
-// get returns the generic option name ("-p", "-d", ...).
-func (sp *spec) get(name string) (opt, bool) {
-	for _, o := range sp.generic {
-		if o.name == name {
+// Get returns the generic option name ("-p", "-d", ...).
+func (sp *Spec) Get(name string) (Opt, bool) {
+	for _, o := range sp.Generic {
+		if o.Name == name {
 			return o, true
 		}
 	}
-	return opt{}, false
+	return Opt{}, false
 }
 
-// proto is the canonical protocol, "" for any.
-func (sp *spec) proto() string {
-	o, ok := sp.get("-p")
-	if !ok || o.neg {
+// Proto is the canonical protocol, "" for any.
+func (sp *Spec) Proto() string {
+	o, ok := sp.Get("-p")
+	if !ok || o.Neg {
 		return ""
 	}
-	return normProto(o.vals[0])
+	return NormProto(o.Vals[0])
 }
 
-func normProto(p string) string {
+// NormProto is the canonical name of a protocol given by name or number.
+func NormProto(p string) string {
 	p = strings.ToLower(p)
 	if n, ok := protoNumbers[p]; ok {
 		return n
@@ -308,14 +309,14 @@ func normAddr(s string, v6 bool) string {
 	if strings.Contains(s, ",") {
 		return s
 	}
-	if p, err := parseCIDR(s, v6); err == nil {
+	if p, err := ParseCIDR(s, v6); err == nil {
 		return p.String()
 	}
 	return s
 }
 
-// parseCIDR accepts "a.b.c.d", "a.b.c.d/n" and "a.b.c.d/255.255.0.0".
-func parseCIDR(s string, v6 bool) (netip.Prefix, error) {
+// ParseCIDR accepts "a.b.c.d", "a.b.c.d/n" and "a.b.c.d/255.255.0.0".
+func ParseCIDR(s string, v6 bool) (netip.Prefix, error) {
 	addr, mask, hasMask := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
@@ -360,116 +361,117 @@ func maskBits(m netip.Addr) int {
 	return n
 }
 
-// key is the canonical text of the rule: generic options in a fixed order,
+// Key is the canonical text of the rule: generic options in a fixed order,
 // matches sorted, options sorted within each match, values normalised.
-func (sp *spec) key(v6 bool) string {
+func (sp *Spec) Key(v6 bool) string {
 	var parts []string
-	add := func(o opt, vals ...string) {
+	add := func(o Opt, vals ...string) {
 		s := ""
-		if o.neg {
+		if o.Neg {
 			s = "! "
 		}
-		s += o.name
+		s += o.Name
 		if len(vals) > 0 {
-			s += " " + quoteArgs(vals)
+			s += " " + Quote(vals)
 		}
 		parts = append(parts, s)
 	}
 	for _, name := range []string{"-p", "-s", "-d", "-i", "-o", "-f"} {
-		o, ok := sp.get(name)
+		o, ok := sp.Get(name)
 		if !ok {
 			continue
 		}
 		switch name {
 		case "-p":
-			p := normProto(o.vals[0])
-			if !o.neg && (p == "all" || p == "0") {
+			p := NormProto(o.Vals[0])
+			if !o.Neg && (p == "all" || p == "0") {
 				continue
 			}
 			add(o, p)
 		case "-s", "-d":
-			a := normAddr(o.vals[0], v6)
-			if !o.neg && (a == "0.0.0.0/0" || a == "::/0") {
+			a := normAddr(o.Vals[0], v6)
+			if !o.Neg && (a == "0.0.0.0/0" || a == "::/0") {
 				continue
 			}
 			add(o, a)
 		case "-i", "-o":
-			if !o.neg && o.vals[0] == "+" {
+			if !o.Neg && o.Vals[0] == "+" {
 				continue
 			}
-			add(o, o.vals[0])
+			add(o, o.Vals[0])
 		default:
 			add(o)
 		}
 	}
 	var ms []string
-	for _, m := range sp.mergedMatches() {
-		if len(m.opts) == 0 && protoModules[m.name] {
+	for _, m := range sp.MergedMatches() {
+		if len(m.Opts) == 0 && protoModules[m.Name] {
 			continue // `-p tcp -m tcp` is `-p tcp`
 		}
 		var os []string
-		for _, o := range m.opts {
-			os = append(os, optString(o))
+		for _, o := range m.Opts {
+			os = append(os, o.String())
 		}
 		sort.Strings(os)
-		ms = append(ms, strings.Join(append([]string{"-m " + quoteArgs([]string{m.name})}, os...), " "))
+		ms = append(ms, strings.Join(append([]string{"-m " + Quote([]string{m.Name})}, os...), " "))
 	}
 	sort.Strings(ms)
 	parts = append(parts, ms...)
-	if sp.target != "" {
+	if sp.Target != "" {
 		j := "-j "
-		if sp.isGoto {
+		if sp.Goto {
 			j = "-g "
 		}
 		var os []string
-		for _, o := range sp.topts {
-			os = append(os, optString(o))
+		for _, o := range sp.TargetOpts {
+			os = append(os, o.String())
 		}
 		sort.Strings(os)
-		parts = append(parts, strings.Join(append([]string{j + quoteArgs([]string{sp.target})}, os...), " "))
+		parts = append(parts, strings.Join(append([]string{j + Quote([]string{sp.Target})}, os...), " "))
 	}
 	return strings.Join(parts, " ")
 }
 
-// mergedMatches joins matches of the same protocol module (`-m tcp` given
+// MergedMatches joins matches of the same protocol module (`-m tcp` given
 // and implied) so that both spellings print alike.
-func (sp *spec) mergedMatches() []match {
-	var out []match
+func (sp *Spec) MergedMatches() []Match {
+	var out []Match
 	idx := map[string]int{}
-	for _, m := range sp.matches {
-		if protoModules[m.name] || m.name == "?" {
-			if i, ok := idx[m.name]; ok {
-				out[i].opts = append(append([]opt(nil), out[i].opts...), m.opts...)
+	for _, m := range sp.Matches {
+		if protoModules[m.Name] || m.Name == "?" {
+			if i, ok := idx[m.Name]; ok {
+				out[i].Opts = append(append([]Opt(nil), out[i].Opts...), m.Opts...)
 				continue
 			}
-			idx[m.name] = len(out)
+			idx[m.Name] = len(out)
 		}
 		out = append(out, m)
 	}
 	return out
 }
 
-func optString(o opt) string {
-	vals := o.vals
-	switch o.name {
+// String prints the option as the canonical key spells it.
+func (o Opt) String() string {
+	vals := o.Vals
+	switch o.Name {
 	case "--ctstate", "--state":
 		if len(vals) == 1 {
-			vals = []string{normStates(vals[0])}
+			vals = []string{NormStates(vals[0])}
 		}
 	}
-	s := quoteArgs([]string{o.name})
-	if o.neg {
+	s := Quote([]string{o.Name})
+	if o.Neg {
 		s = "! " + s
 	}
 	if len(vals) > 0 {
-		s += " " + quoteArgs(vals)
+		s += " " + Quote(vals)
 	}
 	return s
 }
 
-// normStates sorts a conntrack state list: "RELATED,ESTABLISHED" and
+// NormStates sorts a conntrack state list: "RELATED,ESTABLISHED" and
 // "ESTABLISHED,RELATED" mean the same.
-func normStates(v string) string {
+func NormStates(v string) string {
 	for _, r := range v {
 		if r != ',' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') {
 			return v // not a state list: leave it alone
@@ -480,8 +482,27 @@ func normStates(v string) string {
 	return strings.Join(ss, ",")
 }
 
-// ruleKey parses a rule text (as typed or as printed) and returns its key.
-func ruleKey(text string, v6 bool) (string, *spec, error) {
+// IsProtoModule reports whether name is a protocol's match module (tcp,
+// udp, ...), the one `-p name` implies.
+func IsProtoModule(name string) bool { return protoModules[name] }
+
+// IsPassive reports whether target never ends a packet's walk with a
+// verdict (LOG, MARK, no target at all, ...).
+func IsPassive(target string) bool { return passive[target] }
+
+// Parse tokenises and parses a rule text (as typed or as printed); it
+// does not compute the key.
+func Parse(text string, v6 bool) (*Spec, error) {
+	toks, err := tokenize(text)
+	if err != nil {
+		return nil, err
+	}
+	return parseSpec(toks, v6)
+}
+
+// Key parses a rule text (as typed or as printed) and returns its
+// canonical key and its parse.
+func Key(text string, v6 bool) (string, *Spec, error) {
 	toks, err := tokenize(text)
 	if err != nil {
 		return "", nil, err
@@ -490,5 +511,38 @@ func ruleKey(text string, v6 bool) (string, *spec, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("rule %q: %w", text, err)
 	}
-	return sp.key(v6), sp, nil
+	return sp.Key(v6), sp, nil
+}
+
+// passive: targets that never end a packet's walk with a verdict.
+var passive = map[string]bool{
+	"": true, "LOG": true, "NFLOG": true, "ULOG": true, "MARK": true, "CONNMARK": true,
+	"CT": true, "TRACE": true, "AUDIT": true, "TCPMSS": true, "DSCP": true, "TOS": true,
+	"CLASSIFY": true, "SET": true, "CHECKSUM": true, "NOTRACK": true, "TEE": true,
+	"SECMARK": true, "CONNSECMARK": true, "IDLETIMER": true, "LED": true, "RATEEST": true,
+	"HMARK": true,
+}
+
+// PortRange reads a port or a range as iptables prints them ("80",
+// "1024:", ":1023", "1:1024").
+func PortRange(s string) (int, int, bool) {
+	a, b, isRange := strings.Cut(s, ":")
+	lo, err := strconv.Atoi(a)
+	if a == "" {
+		lo, err = 0, nil
+	}
+	if err != nil {
+		return 0, 0, false
+	}
+	if !isRange {
+		return lo, lo, true
+	}
+	hi, err := strconv.Atoi(b)
+	if b == "" {
+		hi, err = 65535, nil
+	}
+	if err != nil {
+		return 0, 0, false
+	}
+	return lo, hi, true
 }

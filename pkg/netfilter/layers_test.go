@@ -1,0 +1,34 @@
+package netfilter
+
+import (
+	"go/build"
+	"strings"
+	"testing"
+)
+
+// The layers of pkg/netfilter import one way: the enforcer imports its
+// subpackages, never the reverse, and rule imports nothing of this module.
+func TestLayersImportOneWay(t *testing.T) {
+	const mod = "github.com/ecs-remediator/ecs-remediator/"
+	allowed := map[string][]string{
+		"rule": nil,
+	}
+	for dir, ok := range allowed {
+		p, err := build.ImportDir(dir, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			found := false
+			for _, a := range ok {
+				found = found || imp == mod+a
+			}
+			if !found {
+				t.Errorf("pkg/netfilter/%s imports %s; it may import only %v of this module", dir, imp, ok)
+			}
+		}
+	}
+}
