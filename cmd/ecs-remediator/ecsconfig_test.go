@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
 )
 
 // HTTP_PROXY="" through the binary: check says drift (not "no proxy
@@ -77,7 +77,7 @@ func TestNearMissNoProxyApply(t *testing.T) {
 	}
 	b, _ := os.ReadFile(h.ecsConfig)
 	sv, _ := envfile.Parse(b).Lookup("NO_PROXY")
-	for reader, v := range map[string]string{"agent": ecsconfig.AgentEnv(b)["NO_PROXY"], "systemd": sv.Value} {
+	for reader, v := range map[string]string{"agent": ecsinit.AgentEnv(b)["NO_PROXY"], "systemd": sv.Value} {
 		want := append([]string{"a", "b"}, noproxy.Required...)
 		if got := noproxy.Split(v); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s reads NO_PROXY=%q, want %q (file %q)", reader, v, strings.Join(want, ","), b)

@@ -230,9 +230,6 @@ func (f *fights) ended(now time.Time) []string {
 	return out
 }
 
-// inFight reports whether any item is in a fight.
-func (f *fights) inFight() bool { return len(f.active) > 0 }
-
 // maxDelayOf is the longest item waits between repairs in a fight.
 func (f *fights) maxDelayOf(item string) time.Duration {
 	if security(item) {

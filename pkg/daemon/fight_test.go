@@ -58,7 +58,7 @@ func TestFights(t *testing.T) {
 	if got := f.ended(t0.Add(time.Hour)); len(got) != 1 || got[0] != "ecs_config.X" {
 		t.Fatalf("ended = %v", got)
 	}
-	if f.inFight() || f.delay("ecs_config.X") != 0 {
+	if len(f.active) > 0 || f.delay("ecs_config.X") != 0 {
 		t.Fatal("still in fight after it ended")
 	}
 	// Repairs spread over more than the window never make a fight.
@@ -78,7 +78,7 @@ func TestSecurityItemBacksOffOneSecondAtMost(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			f.pass(t0.Add(time.Duration(i)*time.Second), []finding.Change{repairOf(item)})
 		}
-		if !f.inFight() {
+		if len(f.active) == 0 {
 			t.Fatalf("%s: no fight after 100 repairs", item)
 		}
 		if d := f.delay(item); d <= 0 || d > time.Second {
@@ -150,7 +150,7 @@ func TestEcsInitCycleIsNoFight(t *testing.T) {
 				f.pass(at.Add(3*time.Second), []finding.Change{repairOf("network.credentials_redirect")})
 			}
 		}
-		if f.inFight() {
+		if len(f.active) > 0 {
 			t.Fatalf("split=%v: in a fight after ten restarts", split)
 		}
 	}

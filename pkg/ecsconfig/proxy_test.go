@@ -11,6 +11,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
 )
 
 // HTTP_PROXY="" is a broken proxy for the agent (ecs-init keeps the
@@ -68,7 +69,7 @@ func TestOnlyQuotesProxyIsBroken(t *testing.T) {
 			}
 			// Both readers: the agent gets no broken proxy, and neither
 			// does ecs-init's own process.
-			if v := AgentEnv(got)[strings.TrimPrefix(tc.item, ItemPrefix)]; onlyQuotes(v) {
+			if v := ecsinit.AgentEnv(got)[strings.TrimPrefix(tc.item, ItemPrefix)]; onlyQuotes(v) {
 				t.Errorf("agent still gets %q", v)
 			}
 		})
@@ -91,7 +92,7 @@ func TestQuotedProxyURL(t *testing.T) {
 		}
 	}
 	got, _ := os.ReadFile(c.Path)
-	if AgentEnv(got)["HTTP_PROXY"] != "http://user:s3cret@10.0.0.1:3128" || !finding.Compliant(fs) {
+	if ecsinit.AgentEnv(got)["HTTP_PROXY"] != "http://user:s3cret@10.0.0.1:3128" || !finding.Compliant(fs) {
 		t.Errorf("after apply %q %+v", got, fs)
 	}
 }
@@ -155,7 +156,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := setup(t, tc.main, "")
 			before := map[string]bool{}
-			for _, e := range noproxy.Split(strings.Trim(AgentEnv([]byte(tc.main))["NO_PROXY"], `"`)) {
+			for _, e := range noproxy.Split(strings.Trim(ecsinit.AgentEnv([]byte(tc.main))["NO_PROXY"], `"`)) {
 				before[e] = true
 			}
 			sysBefore, _ := envfile.Parse([]byte(tc.main)).LookupAnyway("NO_PROXY")
@@ -167,7 +168,7 @@ func TestNearMissNoProxyKeepsEntriesForBothReaders(t *testing.T) {
 				t.Fatalf("%+v", fs)
 			}
 			got, _ := os.ReadFile(c.Path)
-			agent := noproxy.Split(AgentEnv(got)["NO_PROXY"])
+			agent := noproxy.Split(ecsinit.AgentEnv(got)["NO_PROXY"])
 			sv, ok := envfile.Parse(got).LookupAnyway("NO_PROXY")
 			if !ok {
 				t.Fatalf("systemd sees no NO_PROXY in %q", got)

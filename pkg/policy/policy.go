@@ -7,7 +7,6 @@ package policy
 
 import (
 	"fmt"
-	"reflect"
 	"time"
 )
 
@@ -103,14 +102,6 @@ type Policy struct {
 	Debounce time.Duration `yaml:"debounce"`
 	path     string
 	lines    map[string]int // key -> line in the file, for Errorf
-}
-
-// Equal tells whether a and b hold the same settings, wherever they were
-// read from.
-func Equal(a, b *Policy) bool {
-	x, y := *a, *b
-	x.path, x.lines, y.path, y.lines = "", nil, "", nil
-	return reflect.DeepEqual(x, y)
 }
 
 // Errorf reports a problem with the value of key that shows only when the

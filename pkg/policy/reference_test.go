@@ -17,7 +17,7 @@ func TestReferenceIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reference.yaml does not load: %v", err)
 	}
-	if !Equal(p, Default()) {
+	if !equal(p, Default()) {
 		t.Errorf("reference.yaml differs from Default():\n got %+v\nwant %+v", *p, *Default())
 	}
 	var doc yaml.Node

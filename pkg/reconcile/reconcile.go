@@ -108,7 +108,33 @@ type Culprits func(c finding.Change) string
 // change. The plan (dry-run) is written to plan once every enforcer has
 // run, with secrets replaced line by line.
 func (r *Reconciler) Apply(ctx context.Context, dryRun bool, plan io.Writer) Result {
-	return r.ApplyFor(ctx, dryRun, plan, nil)
+	var res Result
+	var buf *bytes.Buffer
+	if plan != nil {
+		buf = &bytes.Buffer{}
+	}
+	for _, e := range r.Enforcers {
+		var w io.Writer = io.Discard
+		if buf != nil {
+			w = buf
+		}
+		fs, cs := e.Apply(ctx, dryRun, w)
+		res.Findings = append(res.Findings, fs...)
+		res.Changes = append(res.Changes, cs...)
+	}
+	s := r.scrubber()
+	scrub(s, &res)
+	if !dryRun {
+		for _, c := range res.Changes {
+			r.logChange(c, "")
+		}
+	}
+	if buf != nil && buf.Len() > 0 {
+		if _, err := io.WriteString(plan, s.Lines(buf.String())); err != nil && r.Log != nil {
+			r.Log.Warn("write the plan: " + err.Error())
+		}
+	}
+	return res
 }
 
 // Holder is an Enforcer that can leave some of its items as they are
@@ -184,41 +210,6 @@ func needsRepair(fs []finding.Finding, hold func(string) bool) bool {
 		}
 	}
 	return false
-}
-
-// ApplyFor is Apply with each change's log line naming its culprit.
-func (r *Reconciler) ApplyFor(ctx context.Context, dryRun bool, plan io.Writer, culprits Culprits) Result {
-	var res Result
-	var buf *bytes.Buffer
-	if plan != nil {
-		buf = &bytes.Buffer{}
-	}
-	for _, e := range r.Enforcers {
-		var w io.Writer = io.Discard
-		if buf != nil {
-			w = buf
-		}
-		fs, cs := e.Apply(ctx, dryRun, w)
-		res.Findings = append(res.Findings, fs...)
-		res.Changes = append(res.Changes, cs...)
-	}
-	s := r.scrubber()
-	scrub(s, &res)
-	if !dryRun {
-		for _, c := range res.Changes {
-			culprit := ""
-			if culprits != nil {
-				culprit = culprits(c)
-			}
-			r.logChange(c, culprit)
-		}
-	}
-	if buf != nil && buf.Len() > 0 {
-		if _, err := io.WriteString(plan, s.Lines(buf.String())); err != nil && r.Log != nil {
-			r.Log.Warn("write the plan: " + err.Error())
-		}
-	}
-	return res
 }
 
 // logChange logs one repair; a culprit ("firewalld (pid 812)", or why it

@@ -49,18 +49,6 @@ func IsProxyKey(key string) bool {
 // Placeholder is what is printed instead of secret s.
 func Placeholder(s string) string { return fmt.Sprintf("<redacted, %d bytes>", len(s)) }
 
-// Value is v as it may be printed for key: a placeholder for a credential,
-// a proxy URL with its userinfo replaced, anything else unchanged.
-func Value(key, v string) string {
-	switch {
-	case IsSecretKey(key):
-		return Placeholder(v)
-	case IsProxyKey(key):
-		return userinfoRE.ReplaceAllStringFunc(v, maskUserinfo)
-	}
-	return v
-}
-
 // Secrets lists the strings of one assignment key=value that must never be
 // printed: the value of a credential key (as written and unquoted), the
 // userinfo of a proxy URL. Nothing for other keys.

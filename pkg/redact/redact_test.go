@@ -19,6 +19,9 @@ func TestIsSecretKey(t *testing.T) {
 	}
 }
 
+// A value is printed through a Scrubber that holds its assignment's
+// Secrets: a credential as a placeholder, a proxy URL with its userinfo
+// replaced, anything else unchanged.
 func TestValue(t *testing.T) {
 	for _, tc := range []struct{ k, v, want string }{
 		{"ECS_ENGINE_AUTH_DATA", `{"a":"b"}`, "<redacted, 9 bytes>"},
@@ -26,8 +29,10 @@ func TestValue(t *testing.T) {
 		{"https_proxy", "http://proxy:3128", "http://proxy:3128"},
 		{"ECS_CLUSTER", "prod", "prod"},
 	} {
-		if got := Value(tc.k, tc.v); got != tc.want {
-			t.Errorf("Value(%s, %s) = %s, want %s", tc.k, tc.v, got, tc.want)
+		var s Scrubber
+		s.Add(Secrets(tc.k, tc.v)...)
+		if got := s.String(tc.v); got != tc.want {
+			t.Errorf("%s=%s printed as %s, want %s", tc.k, tc.v, got, tc.want)
 		}
 	}
 }

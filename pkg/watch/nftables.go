@@ -218,18 +218,6 @@ func parentOf(pid int) (ppid int, comm string, ok bool) {
 	return ppid, strings.TrimSuffix(string(c), "\n"), true
 }
 
-// nftMessageNames lists the distinct nf_tables message types in one netlink
-// datagram, in order ("delrule,newgen"); "" when there is none.
-func nftMessageNames(b []byte) string {
-	var x nftTxn
-	nfnetlink.Messages(b, func(m nfnetlink.Message) {
-		if m.Subsys == unix.NFNL_SUBSYS_NFTABLES {
-			x.add(nftMsgName(uint16(m.Type)))
-		}
-	})
-	return strings.Join(x.names, ",")
-}
-
 var nftMsgNames = map[uint16]string{
 	unix.NFT_MSG_NEWTABLE: "newtable", unix.NFT_MSG_DELTABLE: "deltable",
 	unix.NFT_MSG_NEWCHAIN: "newchain", unix.NFT_MSG_DELCHAIN: "delchain",

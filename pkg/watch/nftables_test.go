@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
@@ -118,6 +120,19 @@ func TestNftablesEvents(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	})
+}
+
+// nftMessageNames lists the distinct nf_tables message types in one netlink
+// datagram, in order ("delrule,newgen"), as readNftables names a
+// transaction; "" when there is none.
+func nftMessageNames(b []byte) string {
+	var x nftTxn
+	nfnetlink.Messages(b, func(m nfnetlink.Message) {
+		if m.Subsys == unix.NFNL_SUBSYS_NFTABLES {
+			x.add(nftMsgName(uint16(m.Type)))
+		}
+	})
+	return strings.Join(x.names, ",")
 }
 
 func TestNftMessageNames(t *testing.T) {

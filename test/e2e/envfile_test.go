@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
 )
 
 // systemdEnv runs env under the container's systemd with path as the
@@ -87,7 +87,7 @@ func environmentFileAsSystemd(t *testing.T, h host) {
 	fixed := strings.Replace(repaired, "caf\xe9", "cafe", 1)
 	h.WriteFile(t, "/var/tmp/nearmiss/ecs.config", []byte(fixed), 0o644)
 	sys := systemdEnv(t, h, "/var/tmp/nearmiss/ecs.config", "")
-	agent := ecsconfig.AgentEnv([]byte(fixed))
+	agent := ecsinit.AgentEnv([]byte(fixed))
 	for reader, v := range map[string]string{"ecs-init's process (systemd)": sys["NO_PROXY"], "the agent (ecs-init's loop)": agent["NO_PROXY"]} {
 		if got, want := strings.Join(noproxy.Split(v), ","), "a,b,"+strings.Join(noproxy.Required, ","); got != want {
 			t.Errorf("%s reads NO_PROXY=%q, want %q (file %q)", reader, v, want, fixed)
