@@ -96,7 +96,7 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			for _, c := range p.Persist.AutoCandidates {
 				cands = append(cands, netfilter.Target{Path: c.Path, Service: c.Service})
 			}
-			t, err := netfilter.ResolvePersist(p.Persist.Iptables, cands, []string{p.Persist.SystemdDir, "/usr/lib/systemd/system", "/lib/systemd/system"})
+			t, err := netfilter.ResolvePersist(p.Persist.Iptables, cands, p.Persist.UnitDirs())
 			if err != nil {
 				nc.PersistErr = err
 			} else {

@@ -262,6 +262,10 @@ func (ed *sysEdit) apply(data []byte) ([]byte, string) {
 }
 
 // running is what the running dockerd has.
+// defaultProcRoot is the procfs mount read when Config.ProcRoot is empty
+// (the daemon passes the policy's doctor.proc_root).
+const defaultProcRoot = "/proc"
+
 type running struct {
 	pid     int
 	env     map[string]string
@@ -273,7 +277,7 @@ type running struct {
 func (e *Enforcer) findDockerd() running {
 	root := e.c.ProcRoot
 	if root == "" {
-		root = "/proc"
+		root = defaultProcRoot
 	}
 	isDockerd := func(pid string) bool {
 		comm, err := os.ReadFile(filepath.Join(root, pid, "comm"))

@@ -193,3 +193,13 @@ func TestResolveOff(t *testing.T) {
 		}
 	}
 }
+
+// A restore unit is looked for where units are enabled first, then where
+// packages install them.
+func TestUnitDirs(t *testing.T) {
+	p := Default()
+	p.Persist.SystemdDir = "/x/systemd"
+	if got := p.Persist.UnitDirs(); !reflect.DeepEqual(got, []string{"/x/systemd", "/usr/lib/systemd/system", "/lib/systemd/system"}) {
+		t.Fatalf("UnitDirs = %q", got)
+	}
+}

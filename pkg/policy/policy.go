@@ -166,6 +166,15 @@ type Persist struct {
 	SystemdDir string `yaml:"systemd_dir"`
 }
 
+// UnitDirs are the directories a restore unit of persist.auto is looked
+// for in: SystemdDir, where enabled units are linked, then the two where
+// packages install units (systemd's unit search path, systemd.unit(5):
+// /usr/lib/systemd/system, and /lib/systemd/system where /lib is not a
+// link to /usr/lib).
+func (p Persist) UnitDirs() []string {
+	return []string{p.SystemdDir, "/usr/lib/systemd/system", "/lib/systemd/system"}
+}
+
 // PersistTarget is one saved-ruleset location and the unit that restores it.
 type PersistTarget struct {
 	Path    string `yaml:"path"`
