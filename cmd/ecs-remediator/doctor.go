@@ -259,28 +259,3 @@ func fromFindings(fs []finding.Finding) []doctor.Result {
 	}
 	return rs
 }
-
-// writeResults prints doctor (or lint) results as an aligned table with the
-// fix under each one that needs it, then a one-line verdict.
-func writeResults(w io.Writer, rs []doctor.Result, good, bad string) {
-	var rows []row
-	counts := map[doctor.Status]int{}
-	for _, r := range rs {
-		counts[r.Status]++
-		tr := row{status: string(r.Status), item: r.Item, detail: r.Detail}
-		if r.Status != doctor.OK {
-			tr.fix = r.Fix
-		}
-		rows = append(rows, tr)
-	}
-	renderTable(w, rows, tableWidth(w))
-	verdict := good
-	if doctor.Failed(rs) {
-		verdict = bad
-	}
-	var parts []string
-	for _, st := range []doctor.Status{doctor.OK, doctor.Warn, doctor.Fail, doctor.Skip} {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
-	}
-	fmt.Fprintf(w, "\n%s: %s\n", verdict, strings.Join(parts, ", "))
-}

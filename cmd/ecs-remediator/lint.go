@@ -6,15 +6,15 @@ import (
 	"io"
 	"os"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/doctor"
+	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/trustpolicy"
 )
 
 // lintReport is the JSON shape of lint-trust-policy --json.
 type lintReport struct {
-	OK       bool            `json:"ok"`
-	Findings []doctor.Result `json:"findings"`
+	OK       bool             `json:"ok"`
+	Findings []finding.Result `json:"findings"`
 }
 
 func runLintTrustPolicy(args []string, stdout, stderr io.Writer) int {
@@ -68,14 +68,14 @@ ecs-remediator lint-trust-policy target.json --for cross-account --source-role a
 		return exitError
 	}
 	if *asJSON {
-		if err := writeJSON(stdout, lintReport{OK: !doctor.Failed(rs), Findings: rs}); err != nil {
+		if err := writeJSON(stdout, lintReport{OK: !finding.Failed(rs), Findings: rs}); err != nil {
 			fmt.Fprintf(stderr, "ecs-remediator lint-trust-policy: %v\n", err)
 			return exitError
 		}
 	} else {
 		writeResults(stdout, rs, "the trust policy does its job", "the trust policy does NOT do its job")
 	}
-	if doctor.Failed(rs) {
+	if finding.Failed(rs) {
 		return exitDrift
 	}
 	return exitOK

@@ -246,3 +246,28 @@ func hasStatus(fs []finding.Finding, st finding.Status) bool {
 	}
 	return false
 }
+
+// writeResults prints doctor (or lint) results as an aligned table with the
+// fix under each one that needs it, then a one-line verdict.
+func writeResults(w io.Writer, rs []finding.Result, good, bad string) {
+	var rows []row
+	counts := map[finding.Status]int{}
+	for _, r := range rs {
+		counts[r.Status]++
+		tr := row{status: string(r.Status), item: r.Item, detail: r.Detail}
+		if r.Status != finding.OK {
+			tr.fix = r.Fix
+		}
+		rows = append(rows, tr)
+	}
+	renderTable(w, rows, tableWidth(w))
+	verdict := good
+	if finding.Failed(rs) {
+		verdict = bad
+	}
+	var parts []string
+	for _, st := range []finding.Status{finding.OK, finding.Warn, finding.Fail, finding.Skip} {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+	}
+	fmt.Fprintf(w, "\n%s: %s\n", verdict, strings.Join(parts, ", "))
+}

@@ -59,8 +59,8 @@ func (d *decoder) validate(p *Policy) error {
 	}
 	checks := []error{
 		abs("ecs_config", p.ECSConfig),
-		abs("ecs_config_base", p.ECSConfigBase, "off"),
-		abs("ecs_config_json", p.ECSConfigJSON, "off"),
+		abs("ecs_config_base", p.ECSConfigBase, Off),
+		abs("ecs_config_json", p.ECSConfigJSON, Off),
 		enum("task_iam_role", string(p.TaskIAMRole), "enforce", "ignore"),
 		enum("task_iam_role_network_host", string(p.TaskIAMRoleNetworkHost), "enforce", "ignore"),
 		enum("no_proxy", string(p.NoProxy), "auto", "ignore"),
@@ -69,20 +69,20 @@ func (d *decoder) validate(p *Policy) error {
 		enum("network.route_localnet", string(p.Network.RouteLocalnet), "enforce", "ignore"),
 		enum("network.credentials_input", p.Network.CredentialsInput, "enforce", "report"),
 		abs("network.proc_sys", p.Network.ProcSys),
-		abs("network.docker_socket", p.Network.DockerSocket, "off"),
-		abs("persist.iptables", p.Persist.Iptables, "auto", "off"),
-		abs("persist.sysctl", p.Persist.Sysctl, "off"),
+		abs("network.docker_socket", p.Network.DockerSocket, Off),
+		abs("persist.iptables", p.Persist.Iptables, "auto", Off),
+		abs("persist.sysctl", p.Persist.Sysctl, Off),
 		abs("persist.systemd_dir", p.Persist.SystemdDir),
 		enum("agent.restart", string(p.Agent.Restart), "on-change", "never"),
 		enum("agent.proxy_dropin", string(p.Agent.ProxyDropin), "auto", "ignore"),
-		abs("agent.proxy_dropin_dir", p.Agent.ProxyDropinDir, "off"),
+		abs("agent.proxy_dropin_dir", p.Agent.ProxyDropinDir, Off),
 		enum("docker.no_proxy", string(p.Docker.NoProxy), "auto", "ignore"),
-		abs("docker.dropin_dir", p.Docker.DropinDir, "off"),
-		abs("docker.sysconfig", p.Docker.Sysconfig, "off"),
+		abs("docker.dropin_dir", p.Docker.DropinDir, Off),
+		abs("docker.sysconfig", p.Docker.Sysconfig, Off),
 		abs("doctor.proc_root", p.Doctor.ProcRoot),
 		abs("doctor.ssm_registration", p.Doctor.SSMRegistration),
 		abs("doctor.external_credentials", p.Doctor.ExternalCredentials),
-		abs("metrics.textfile", p.Metrics.Textfile, "auto", "off"),
+		abs("metrics.textfile", p.Metrics.Textfile, "auto", Off),
 	}
 	if p.Backup != "" {
 		checks = append(checks, abs("backup", p.Backup))
@@ -149,7 +149,7 @@ func (d *decoder) validate(p *Policy) error {
 			return d.fail(t.key, "%s is too long; the maximum is %s", t.v, t.max)
 		}
 	}
-	if p.Metrics.Listen != "off" {
+	if Resolve(p.Metrics.Listen) != "" {
 		host, port, err := net.SplitHostPort(p.Metrics.Listen)
 		if err != nil || !validPort(port) {
 			return d.fail("metrics.listen", "invalid address %q; expected off or host:port such as 127.0.0.1:9723", p.Metrics.Listen)
