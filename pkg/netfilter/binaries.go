@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 )
 
 // Backend names.
@@ -67,13 +69,13 @@ func parseVersion(out string) (string, error) {
 
 // probe finds the binaries for iptables and checks that they run. ip6 is
 // the IPv6 set when its binaries exist, else nil.
-func probe(r runner, iptables string) (v4 tools, v6 *tools, err error) {
+func probe(r kernel.Runner, iptables string) (v4 tools, v6 *tools, err error) {
 	if _, err := exec.LookPath(iptables); err != nil {
 		return tools{}, nil, fmt.Errorf("iptables binary %q not found: install iptables or set network.iptables to an existing binary: %w", iptables, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := r.run(ctx, nil, iptables, "-V")
+	out, err := r.Run(ctx, nil, iptables, "-V")
 	if err != nil {
 		return tools{}, nil, fmt.Errorf("run %s -V: %w", iptables, err)
 	}
@@ -101,7 +103,7 @@ func probe(r runner, iptables string) (v4 tools, v6 *tools, err error) {
 	// ip6tables is its own alternative (Debian's update-alternatives
 	// switches iptables and ip6tables separately): read and write IPv6
 	// with the backend its binary runs, which may differ from IPv4's.
-	out, err = r.run(ctx, nil, six.cmd, "-V")
+	out, err = r.Run(ctx, nil, six.cmd, "-V")
 	if err != nil {
 		return tools{}, nil, fmt.Errorf("run %s -V: %w", six.cmd, err)
 	}
@@ -109,4 +111,9 @@ func probe(r runner, iptables string) (v4 tools, v6 *tools, err error) {
 		return tools{}, nil, fmt.Errorf("%s -V: %w", six.cmd, err)
 	}
 	return v4, &six, nil
+}
+
+func lookPath(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 )
 
 // Config is what the lead wires from the policy. Nothing here has a
@@ -85,24 +87,18 @@ type Config struct {
 // step. It implements reconcile.Enforcer.
 type Enforcer struct {
 	c   Config
-	r   runner
+	run kernel.Runner // the binaries: probes, restore batches, texts read for findings
 	v4  tools
 	v6  *tools // nil: no ip6tables of this backend
 	oth string // the other backend's iptables binary ("" when absent)
-	// readMode forces "save" (one <backend>-save), "chains" (-S per
-	// chain) or "netlink" for BenchmarkRead; "" picks per backend.
-	readMode string
-	// netlink: read (and delete duplicates) over nf_tables netlink. Only
-	// with the production runner: tests that substitute the runner see
-	// every kernel access as a command.
-	netlink bool
-	nlCache map[bool]*nlCache // per family (v6): see readNetlink
-	// v6Save is the last ip6tables-legacy-save output, valid while the
-	// IPv6 legacy tables hash the same; othSave the other backend's -save
-	// output on a legacy host, valid while the nf_tables generation is the
-	// same (savecache.go). Only with the production runner, like netlink.
-	v6Save, othSave *textCache
-	cred            *credCache // the evaluator's texts (credpath_read.go)
+	// read4 and read6 read each family's live rules (newReader; read6 nil
+	// without ip6tables).
+	read4, read6 kernel.Reader
+	nlCache      map[bool]*nlCache // per family (v6): see readNetlink
+	// othSave is the other backend's -save output on a legacy host, valid
+	// while the nf_tables generation is the same (nftGenKey).
+	othSave *kernel.Output
+	cred    *credCache // the evaluator's texts (credpath_read.go)
 	// guard is the localhost guards' state at the end of the last pass,
 	// for LocalhostGuardInPlace.
 	guard     guardState
@@ -121,11 +117,11 @@ type Enforcer struct {
 const (
 	// FallbackKernelError: the netlink or getsockopt read failed (a
 	// sandbox, an old kernel, a changed ABI).
-	FallbackKernelError = "kernel-error"
+	FallbackKernelError = kernel.FallbackKernelError
 	// FallbackUnprintable: a rule that matters uses an expression or match
 	// the decoder does not print (an iptables release that changed its
 	// expression layout shows up here).
-	FallbackUnprintable = "unprintable-rule"
+	FallbackUnprintable = kernel.FallbackUnprintable
 )
 
 // OnFallback sets fn to be called, on the reconcile's goroutine, whenever
@@ -145,10 +141,13 @@ func (e *Enforcer) fellBack(backend, reason string, err error) {
 // iptables binary (or its -save/-restore sibling) is missing or does not
 // run.
 func New(c Config) (*Enforcer, error) {
-	return newWithRunner(c, execRunner{})
+	return newEnforcer(c, kernel.Exec{}, (*Enforcer).newReader)
 }
 
-func newWithRunner(c Config, r runner) (*Enforcer, error) {
+// newEnforcer is New with the runner of the binaries and the choice of
+// each family's reader given: tests pass a runner that answers without a
+// kernel, with text readers (textReader).
+func newEnforcer(c Config, r kernel.Runner, reader func(e *Enforcer, t tools, v6 bool) kernel.Reader) (*Enforcer, error) {
 	if c.Iptables == "" {
 		c.Iptables = "iptables"
 	}
@@ -168,9 +167,11 @@ func newWithRunner(c Config, r runner) (*Enforcer, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Enforcer{c: c, r: r, v4: v4, v6: v6}
-	_, prod := r.(execRunner)
-	e.netlink = prod // read the kernel directly (netlink; legacy: getsockopt)
+	e := &Enforcer{c: c, run: r, v4: v4, v6: v6}
+	e.read4 = reader(e, v4, false)
+	if v6 != nil {
+		e.read6 = reader(e, *v6, true)
+	}
 	if o := otherBackendTool(c.Iptables, v4.backend); lookPath(o) {
 		e.oth = o
 	}

@@ -313,7 +313,7 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 		if e.v4.backend == backendLegacy {
 			args = append(args, "--wait=5")
 		}
-		if _, err := e.r.run(ctx, batch, e.v4.restore, args...); err != nil {
+		if _, err := e.run.Run(ctx, batch, e.v4.restore, args...); err != nil {
 			lastErr = fmt.Errorf("%w; batch was:\n%s", err, strings.TrimSpace(string(batch)))
 			break
 		}

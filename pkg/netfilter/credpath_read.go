@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
@@ -33,26 +34,6 @@ type pathRead struct {
 	natives       []nftBase
 }
 
-// runCached runs name args unless slot holds its output for the same
-// namespace and key.
-func (e *Enforcer) runCached(ctx context.Context, slot **textCache, key func() string, name string, args ...string) ([]byte, error) {
-	if !e.netlink {
-		return e.r.run(ctx, nil, name, args...)
-	}
-	id := name + " " + strings.Join(args, " ")
-	netns, k := netnsID(), key()
-	if out, ok := (*slot).get(id, netns, k); ok {
-		return out, nil
-	}
-	out, err := e.r.run(ctx, nil, name, args...)
-	if err != nil {
-		*slot = nil
-		return nil, err
-	}
-	*slot = &textCache{name: id, netns: netns, key: k, out: out}
-	return out, nil
-}
-
 // v4LegacyKey is the hash of the IPv4 legacy tables ("" when it cannot
 // stand for their content).
 func v4LegacyKey() string {
@@ -68,14 +49,14 @@ func v4LegacyKey() string {
 // from them (reused while the text is the cached one: parsing 10 000
 // rules costs ~40 ms, see BenchmarkEvaluate).
 type credCache struct {
-	inUse, other, nftJSON, nftText *textCache
-	models                         map[*textCache]*mtable
-	natives                        *textCache
+	inUse, other, nftJSON, nftText *kernel.Output
+	models                         map[*kernel.Output]*mtable
+	natives                        *kernel.Output
 	nativeBases                    []nftBase
 }
 
 // model parses a save text once per cached text.
-func (c *credCache) model(slot *textCache, out []byte, where string) (*mtable, error) {
+func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*mtable, error) {
 	if m, ok := c.models[slot]; ok && slot != nil {
 		return m, nil
 	}
@@ -85,7 +66,7 @@ func (c *credCache) model(slot *textCache, out []byte, where string) (*mtable, e
 	}
 	if slot != nil {
 		if c.models == nil || len(c.models) > 4 {
-			c.models = map[*textCache]*mtable{}
+			c.models = map[*kernel.Output]*mtable{}
 		}
 		c.models[slot] = m
 	}
@@ -108,7 +89,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 	label := func(cmd, backend string) string {
 		return fmt.Sprintf("%s (%s) filter", filepath.Base(cmd), backend)
 	}
-	out, err := e.runCached(ctx, &e.cred.inUse, e.keyFor(e.v4.backend), e.v4.save, "-t", "filter")
+	out, err := kernel.RunCached(ctx, e.run, &e.cred.inUse, e.keyFor(e.v4.backend), e.v4.save, "-t", "filter")
 	if err != nil {
 		pr.err = fmt.Errorf("read the filter table: %w", err)
 		return pr
@@ -133,7 +114,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 			if other == backendNFT {
 				args = nil // with -t, iptables-nft-save prints a filter table that does not exist
 			}
-			out, err := e.runCached(ctx, &e.cred.other, e.keyFor(other), save, args...)
+			out, err := kernel.RunCached(ctx, e.run, &e.cred.other, e.keyFor(other), save, args...)
 			if err != nil {
 				pr.notes = append(pr.notes, fmt.Sprintf("the %s backend's filter table could not be read (%v)", other, err))
 			} else if ot, err := e.cred.model(e.cred.other, out, label(e.oth, other)); err != nil {
@@ -152,10 +133,10 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		}
 		return pr
 	}
-	js, err := e.runCached(ctx, &e.cred.nftJSON, nftGenKey, nft, "-j", "list", "ruleset")
+	js, err := kernel.RunCached(ctx, e.run, &e.cred.nftJSON, nftGenKey, nft, "-j", "list", "ruleset")
 	if err == nil {
 		var txt []byte
-		txt, err = e.runCached(ctx, &e.cred.nftText, nftGenKey, nft, "-a", "list", "ruleset")
+		txt, err = kernel.RunCached(ctx, e.run, &e.cred.nftText, nftGenKey, nft, "-a", "list", "ruleset")
 		switch {
 		case err == nil && e.cred.natives != nil && e.cred.natives == e.cred.nftJSON && e.cred.nftText != nil:
 			pr.natives = e.cred.nativeBases // the same generation: the same model

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
 )
 
@@ -32,11 +33,11 @@ func TestNewRejects(t *testing.T) {
 // failingRunner stands in for a host where iptables cannot read the rules.
 type failingRunner struct{}
 
-func (failingRunner) run(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
+func (failingRunner) Run(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
 	if len(args) == 1 && args[0] == "-V" {
 		return []byte("iptables v1.8.9 (legacy)\n"), nil
 	}
-	return nil, &cmdError{cmd: name, err: errors.New("exit status 4"), stderr: "iptables-legacy-save v1.8.9: Cannot initialize: Permission denied (you must be root)"}
+	return nil, &kernel.CmdError{Cmd: name, Err: errors.New("exit status 4"), Stderr: "iptables-legacy-save v1.8.9: Cannot initialize: Permission denied (you must be root)"}
 }
 
 func TestReadErrorIsReported(t *testing.T) {
@@ -47,7 +48,7 @@ func TestReadErrorIsReported(t *testing.T) {
 	c.Iptables = "iptables-legacy"
 	c.ProcRoot = t.TempDir()
 	c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
-	e, err := newWithRunner(c, failingRunner{})
+	e, err := newEnforcer(c, failingRunner{}, textReader)
 	if err != nil {
 		t.Fatal(err)
 	}

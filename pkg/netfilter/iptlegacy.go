@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -21,8 +22,8 @@ import (
 // every entry and the printing of every rule. The entries are walked into
 // chains, and only the rules that matter are printed (iptText, with the
 // same rules as for nf_tables: printChain), then keyed by rule.Key as
-// before. Anything unexpected returns errLegacyText and the caller reads
-// with iptables-legacy-save instead.
+// before. Anything unexpected returns kernel.ErrUnprintable and the
+// caller reads with iptables-legacy-save instead.
 
 const (
 	iptSoGetInfo    = 64 // IPT_SO_GET_INFO
@@ -41,8 +42,6 @@ const (
 	iptInvProto    = 0x40
 	xtReturnVerdct = -5 // XT_RETURN: -NF_REPEAT - 1
 )
-
-var errLegacyText = errors.New("a rule that matters needs iptables-legacy-save")
 
 var hookChains = [5]string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 
@@ -296,6 +295,13 @@ func iptText(nr *nlRule) nftRule {
 	return out
 }
 
+// legacyReader reads the IPv4 legacy tables with getsockopt (readLegacy).
+type legacyReader struct{ e *Enforcer }
+
+func (r legacyReader) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
+	return r.e.readLegacy(ctx, in)
+}
+
 // readLegacy reads the IPv4 chains of in from the legacy tables.
 func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
 	pats := needleBytes(in.Needles)
@@ -343,7 +349,7 @@ func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Rule
 		}
 		ch.Exists = true
 		if !printChain(ch, nrs, in, false, pats, func(nr *nlRule, _ bool) nftRule { return iptText(nr) }) {
-			return nil, errLegacyText
+			return nil, kernel.ErrUnprintable
 		}
 		for j := range ch.Rules {
 			ch.Rules[j].Handle = 0 // offsets, not handles

@@ -2,10 +2,10 @@ package netfilter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
@@ -43,69 +43,34 @@ import (
 // in between; reading again sees the new state.
 const attempts = 3
 
-// read reads the chains in names.
-func (e *Enforcer) read(ctx context.Context, t tools, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
-	keep, needles := in.Reads, in.Needles
-	if (e.readMode == "" && e.netlink && t.backend == backendNFT) || e.readMode == "netlink" {
-		rs, err := e.readNetlink(ctx, t, in, v6)
-		if err == nil || ctx.Err() != nil || e.readMode == "netlink" {
-			return rs, err
-		}
-		// netlink refused (a sandbox, an old kernel): read as text, which
-		// costs time, not correctness.
-		e.fellBack("nft", FallbackKernelError, err)
+// reader is the family's reader of the live rules.
+func (e *Enforcer) reader(v6 bool) kernel.Reader {
+	if v6 {
+		return e.read6
 	}
-	if (e.readMode == "" && e.netlink && t.backend == backendLegacy && !v6) || e.readMode == "sockopt" {
-		rs, err := e.readLegacy(ctx, in)
-		if err == nil || ctx.Err() != nil || e.readMode == "sockopt" {
-			return rs, err
-		}
-		// a rule we do not print matters, or the kernel refused: read as text
-		if errors.Is(err, errLegacyText) {
-			e.fellBack("legacy", FallbackUnprintable, nil)
-		} else {
-			e.fellBack("legacy", FallbackKernelError, err)
-		}
+	return e.read4
+}
+
+// newReader picks the reader for t's backend: netlink on nf_tables,
+// getsockopt for the legacy IPv4 tables, each falling back to the
+// binaries (counted by OnFallback); the binaries for the legacy IPv6
+// tables, their -save kept while the tables hash the same (v6LegacyKey).
+func (e *Enforcer) newReader(t tools, v6 bool) kernel.Reader {
+	text := e.textReader(t, v6)
+	switch {
+	case t.backend == backendNFT:
+		return kernel.WithFallback(&nftReader{e: e, text: text, v6: v6}, text, "nft", e.fellBack)
+	case !v6:
+		return kernel.WithFallback(legacyReader{e}, text, "legacy", e.fellBack)
 	}
-	rs := rule.NewRuleset(v6)
-	whole := t.backend == backendLegacy
-	if e.readMode != "" { // benchmarks compare the ways
-		whole = e.readMode == "save"
-	}
-	if whole {
-		var out []byte
-		var err error
-		if v6 && t.backend == backendLegacy && e.readMode == "" {
-			out, err = e.cachedRun(ctx, &e.v6Save, v6LegacyKey, t.save)
-		} else {
-			out, err = e.r.run(ctx, nil, t.save)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read rules: %w", err)
-		}
-		if err := rule.ParseText(rs, string(out), "", keep, needles); err != nil {
-			return nil, fmt.Errorf("parse %s output: %w", t.save, err)
-		}
-		return rs, nil
-	}
-	for _, c := range in.Chains {
-		table, name := c.Table, c.Chain
-		out, err := e.r.run(ctx, nil, t.cmd, "-t", table, "-S", name)
-		if err != nil {
-			if !rule.IsBuiltin(table, name) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				// A user chain nobody created yet. Should it exist after
-				// all, the repair's "-N" fails and nothing is flushed.
-				rs.Chain(table, name).Exists = false
-				continue
-			}
-			return nil, fmt.Errorf("read rules: %w", err)
-		}
-		if err := rule.ParseText(rs, string(out), table, keep, needles); err != nil {
-			return nil, fmt.Errorf("parse %s -t %s -S %s output: %w", t.cmd, table, name, err)
-		}
-		rs.Chain(table, name) // a builtin chain with no rules
-	}
-	return rs, nil
+	text.Unchanged = v6LegacyKey
+	return text
+}
+
+// textReader reads t's family with its binaries: one -save on legacy,
+// where every command copies the whole tables anyway, else -S per chain.
+func (e *Enforcer) textReader(t tools, v6 bool) *kernel.Text {
+	return &kernel.Text{Run: e.run, Cmd: t.cmd, Save: t.save, V6: v6, Whole: t.backend == backendLegacy}
 }
 
 // familyResult is the outcome for one family.
@@ -121,7 +86,7 @@ type familyResult struct {
 // observe reads and plans without changing anything.
 func (e *Enforcer) observe(ctx context.Context, t tools, ws []rule.Want, v6 bool) familyResult {
 	fr := familyResult{t: t, ws: ws}
-	rs, err := e.read(ctx, t, rule.InterestOf(ws), v6)
+	rs, err := e.reader(v6).Read(ctx, rule.InterestOf(ws))
 	if err != nil {
 		fr.err = err
 		return fr
@@ -177,7 +142,7 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool)
 			if t.backend == backendLegacy {
 				args = append(args, "--wait=5")
 			}
-			if _, err := e.r.run(ctx, batch, t.restore, args...); err != nil {
+			if _, err := e.run.Run(ctx, batch, t.restore, args...); err != nil {
 				lastErr = fmt.Errorf("%w; batch was:\n%s", err, strings.TrimSpace(string(batch)))
 				if ctx.Err() != nil {
 					break

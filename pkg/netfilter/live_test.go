@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -185,23 +186,23 @@ func TestEcsInitCycle(t *testing.T) {
 // before the first restore: the batch names a rule that is gone, restore
 // fails as a whole, Apply reads again and succeeds.
 type racingRunner struct {
-	runner
+	kernel.Runner
 	before string
 	done   bool
 	calls  int
 }
 
-func (r *racingRunner) run(c context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+func (r *racingRunner) Run(c context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	if strings.HasSuffix(name, "-restore") {
 		r.calls++
 		if !r.done {
 			r.done = true
-			if out, err := r.runner.run(c, nil, "sh", "-c", r.before); err != nil {
+			if out, err := r.Runner.Run(c, nil, "sh", "-c", r.before); err != nil {
 				return out, err
 			}
 		}
 	}
-	return r.runner.run(c, stdin, name, args...)
+	return r.Runner.Run(c, stdin, name, args...)
 }
 
 func TestApplyRetriesAfterConcurrentChange(t *testing.T) {
@@ -210,8 +211,8 @@ func TestApplyRetriesAfterConcurrentChange(t *testing.T) {
 			c := nsConfig(t, b, true)
 			c.ProcRoot = t.TempDir()
 			c.ProcSys = c.ProcRoot // no net/ipv6 there: IPv4 only
-			rr := &racingRunner{runner: execRunner{}, before: ecsInitStop(b)}
-			e, err := newWithRunner(c, rr)
+			rr := &racingRunner{Runner: kernel.Exec{}, before: ecsInitStop(b)}
+			e, err := newEnforcer(c, rr, textReader)
 			if err != nil {
 				t.Fatal(err)
 			}

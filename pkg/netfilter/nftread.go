@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -161,8 +161,21 @@ func (e *Enforcer) setDumped(v6 bool, n int) {
 	e.dumped[v6] = n
 }
 
+// nftReader reads one family's chains over netlink (readNetlink); a
+// chain holding a rule that matters and that nftText cannot print is read
+// with text.
+type nftReader struct {
+	e    *Enforcer
+	text *kernel.Text
+	v6   bool
+}
+
+func (r *nftReader) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
+	return r.e.readNetlink(ctx, r.text, in, r.v6)
+}
+
 // readNetlink reads the chains of in over netlink.
-func (e *Enforcer) readNetlink(ctx context.Context, t tools, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
+func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
 	pats := needleBytes(in.Needles)
 	for _, n := range in.Needles {
 		pats = append(pats, []byte(n))
@@ -270,7 +283,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, t tools, in rule.Interest, v
 		}
 		if !r.printed {
 			e.fellBack("nft", FallbackUnprintable, nil)
-			if err := e.readChainText(ctx, t, rs, r.table, r.name, in.Needles, r.nrs); err != nil {
+			if err := readChainText(ctx, text, rs, r.table, r.name, in.Needles, r.nrs); err != nil {
 				return nil, err
 			}
 		}
@@ -348,18 +361,13 @@ func printChain(ch *rule.Chain, nrs []nlRule, in rule.Interest, v6 bool, pats []
 // readChainText reads one chain with iptables-nft itself and keeps the
 // handles of the dump when the two agree on the number of rules (else
 // the repair falls back to a restore batch).
-func (e *Enforcer) readChainText(ctx context.Context, t tools, rs *rule.Ruleset, table, name string, needles []string, nrs []nlRule) error {
-	out, err := e.r.run(ctx, nil, t.cmd, "-t", table, "-S", name)
+func readChainText(ctx context.Context, text *kernel.Text, rs *rule.Ruleset, table, name string, needles []string, nrs []nlRule) error {
+	rules, err := text.ReadChain(ctx, table, name, needles)
 	if err != nil {
-		return fmt.Errorf("read rules: %w", err)
-	}
-	tmp := rule.NewRuleset(rs.V6)
-	keep := func(tb, n string) bool { return tb == table && n == name }
-	if err := rule.ParseText(tmp, string(out), table, keep, needles); err != nil {
-		return fmt.Errorf("parse %s -t %s -S %s output: %w", t.cmd, table, name, err)
+		return err
 	}
 	ch := rs.Chain(table, name)
-	ch.Rules = tmp.Chain(table, name).Rules
+	ch.Rules = rules
 	if len(ch.Rules) != len(nrs) {
 		rs.Netlink = false
 		return nil

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
@@ -72,9 +73,6 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 		c := Config{Iptables: b.Iptables, AgentPort: 51679, IntrospectionPort: 51678, Credentials: true,
 			LocalhostGuard: true, BlockIntrospection: true, BlockIMDS: true, ProcRoot: t.TempDir(), ProcSys: t.TempDir()}
 		e := newNS(t, c)
-		if !e.netlink {
-			t.Fatal("the nf_tables enforcer does not read over netlink")
-		}
 		ws := c.wants(true, false)
 		printed := 0
 		for _, ch := range []string{"raw PREROUTING", "nat PREROUTING", "nat OUTPUT", "filter INPUT", "filter FORWARD", "filter DOCKER-USER"} {
@@ -108,13 +106,14 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 			t.Errorf("only %d of %d rules printed", printed, len(nftShapes))
 		}
 		// The full read agrees with reading every chain as text.
-		fast, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+		fast, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.readMode = "chains"
-		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
-		e.readMode = ""
+		if !fast.Netlink {
+			t.Fatal("the nf_tables enforcer does not read over netlink")
+		}
+		slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,13 +191,11 @@ func TestNetlinkRepairState(t *testing.T) {
 		if len(cs) != 6 { // 5 dedupes, the raw guard added
 			t.Errorf("changes %+v", cs)
 		}
-		cached, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+		cached, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.readMode = "chains"
-		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
-		e.readMode = ""
+		slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +207,7 @@ func TestNetlinkRepairState(t *testing.T) {
 
 		// A stale plan: the generation moved after the read.
 		nstest.Sh(t, ecsInitStart(b))
-		rs, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+		rs, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,13 +240,11 @@ func TestNetlinkRepairState(t *testing.T) {
 			if len(cs) != 5 {
 				t.Errorf("changes %+v", cs)
 			}
-			cached, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+			cached, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.readMode = "chains"
-			slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
-			e.readMode = ""
+			slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,26 +314,20 @@ func TestLegacyReadMatchesIptables(t *testing.T) {
 		// leaves alone), then remove those and read directly.
 		fs, _ := e.Apply(ctx(t), false, nil)
 		_ = fs
-		e.readMode = "save"
-		slow, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+		slow, err := readerFor(e, "save").Read(ctx(t), rule.InterestOf(ws))
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.readMode = "sockopt"
-		fast, err := e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
-		e.readMode = ""
-		if errors.Is(err, errLegacyText) {
+		fast, err := readerFor(e, "sockopt").Read(ctx(t), rule.InterestOf(ws))
+		if errors.Is(err, kernel.ErrUnprintable) {
 			t.Logf("direct read refused as expected: %v", err)
 			nstest.Sh(t, b.Iptables+" -t nat -F PREROUTING; "+b.Iptables+" -t nat -F OUTPUT; "+b.Iptables+" -F INPUT")
 			e.Apply(ctx(t), false, nil)
-			e.readMode = "save"
-			slow, err = e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
+			slow, err = readerFor(e, "save").Read(ctx(t), rule.InterestOf(ws))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.readMode = "sockopt"
-			fast, err = e.read(ctx(t), e.v4, rule.InterestOf(ws), false)
-			e.readMode = ""
+			fast, err = readerFor(e, "sockopt").Read(ctx(t), rule.InterestOf(ws))
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
@@ -33,6 +34,11 @@ func nsConfig(t testing.TB, b nstest.Backend, docker0 bool) Config {
 		ProcRoot: "/proc/thread-self", SysClassNet: sys,
 	}
 }
+
+// textReader is newEnforcer's choice of readers for a runner that stands
+// in for the binaries: every family is read with them, by the production
+// text reader.
+func textReader(e *Enforcer, t tools, v6 bool) kernel.Reader { return e.textReader(t, v6) }
 
 func newNS(t testing.TB, c Config) *Enforcer {
 	t.Helper()
@@ -72,11 +78,7 @@ func countOurs(t testing.TB, e *Enforcer, ws []rule.Want) map[string]int {
 		if len(sub) == 0 {
 			continue
 		}
-		tl := e.v4
-		if fam {
-			tl = *e.v6
-		}
-		rs, err := e.read(ctx(t), tl, rule.InterestOf(sub), fam)
+		rs, err := e.reader(fam).Read(ctx(t), rule.InterestOf(sub))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -37,9 +38,9 @@ func (e *Enforcer) otherFinding(ctx context.Context, ws []rule.Want) (finding.Fi
 	var out []byte
 	var err error
 	if other == "nf_tables" {
-		out, err = e.cachedRun(ctx, &e.othSave, nftGenKey, save)
+		out, err = kernel.RunCached(ctx, e.run, &e.othSave, nftGenKey, save)
 	} else {
-		out, err = e.r.run(ctx, nil, save)
+		out, err = e.run.Run(ctx, nil, save)
 	}
 	if err != nil {
 		f.Status = finding.Error
