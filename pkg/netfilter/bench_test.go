@@ -119,7 +119,6 @@ func BenchmarkRead(b *testing.B) {
 							ws := c.wants(true, false)
 							b.ResetTimer()
 							for i := 0; i < b.N; i++ {
-								e.nlCache = nil
 								if _, err := r.Read(ctx(b), rule.InterestOf(ws)); err != nil {
 									b.Fatal(err)
 								}
@@ -134,14 +133,14 @@ func BenchmarkRead(b *testing.B) {
 
 // readerFor is BenchmarkRead's way of reading the IPv4 rules, without
 // the fall-back: "save" and "chains" the text reader (one -save, -S per
-// chain), "netlink" and "sockopt" the direct readers.
+// chain), "netlink" (uncached) and "sockopt" the direct readers.
 func readerFor(e *Enforcer, mode string) kernel.Reader {
 	text := e.textReader(e.v4, false)
 	switch mode {
 	case "netlink":
-		return &nftReader{e: e, text: text}
+		return &kernel.NFT{Text: text}
 	case "sockopt":
-		return legacyReader{e}
+		return kernel.Legacy{}
 	}
 	text.Whole = mode == "save"
 	return text

@@ -25,6 +25,11 @@ type tools struct {
 	backend string // backendNFT or backendLegacy
 }
 
+// binaries are t as the kernel readers see them.
+func (t tools) binaries(v6 bool) kernel.Binaries {
+	return kernel.Binaries{Cmd: t.cmd, Save: t.save, V6: v6, Legacy: t.backend == backendLegacy}
+}
+
 // deriveTool turns the iptables binary into a sibling: the same directory
 // (when one was given) and the same suffix. deriveTool("iptables-nft",
 // "ip6tables", "-save") is "ip6tables-nft-save";

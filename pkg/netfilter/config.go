@@ -91,12 +91,13 @@ type Enforcer struct {
 	v4  tools
 	v6  *tools // nil: no ip6tables of this backend
 	oth string // the other backend's iptables binary ("" when absent)
-	// read4 and read6 read each family's live rules (newReader; read6 nil
-	// without ip6tables).
+	// read4 and read6 read each family's live rules (kernel.New; read6 nil
+	// without ip6tables); nft4 and nft6 are those read over netlink, which
+	// also write the repairs (nil otherwise).
 	read4, read6 kernel.Reader
-	nlCache      map[bool]*nlCache // per family (v6): see readNetlink
+	nft4, nft6   *kernel.NFT
 	// othSave is the other backend's -save output on a legacy host, valid
-	// while the nf_tables generation is the same (nftGenKey).
+	// while the nf_tables generation is the same (kernel.NFTGeneration).
 	othSave *kernel.Output
 	cred    *credCache // the evaluator's texts (credpath_read.go)
 	// guard is the localhost guards' state at the end of the last pass,
@@ -105,12 +106,6 @@ type Enforcer struct {
 	guardPass bool
 	mu        sync.Mutex // one reconcile at a time
 	fallback  func(backend, reason string, err error)
-	// exprs: the expressions of our rules as the kernel dumped them
-	// (nlinsert.go), so a repair can give them back over netlink.
-	exprs  map[exprKey][]byte
-	exprMu sync.Mutex
-	// dumped: rules in the chains dumped last time, per family (v6).
-	dumped map[bool]int
 }
 
 // Reasons a kernel reader falls back to the iptables binaries (OnFallback).
@@ -147,7 +142,7 @@ func New(c Config) (*Enforcer, error) {
 // newEnforcer is New with the runner of the binaries and the choice of
 // each family's reader given: tests pass a runner that answers without a
 // kernel, with text readers (textReader).
-func newEnforcer(c Config, r kernel.Runner, reader func(e *Enforcer, t tools, v6 bool) kernel.Reader) (*Enforcer, error) {
+func newEnforcer(c Config, r kernel.Runner, reader func(e *Enforcer, t tools, v6 bool) (kernel.Reader, *kernel.NFT)) (*Enforcer, error) {
 	if c.Iptables == "" {
 		c.Iptables = "iptables"
 	}
@@ -168,9 +163,9 @@ func newEnforcer(c Config, r kernel.Runner, reader func(e *Enforcer, t tools, v6
 		return nil, err
 	}
 	e := &Enforcer{c: c, run: r, v4: v4, v6: v6}
-	e.read4 = reader(e, v4, false)
+	e.read4, e.nft4 = reader(e, v4, false)
 	if v6 != nil {
-		e.read6 = reader(e, *v6, true)
+		e.read6, e.nft6 = reader(e, *v6, true)
 	}
 	if o := otherBackendTool(c.Iptables, v4.backend); lookPath(o) {
 		e.oth = o

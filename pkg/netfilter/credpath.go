@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -80,7 +81,7 @@ var (
 	credsAddrP = netip.MustParseAddr(credentialsAddr)
 )
 
-// hostPath is how the host reaches 169.254.170.2 (hostRoute), nil in
+// hostPath is how the host reaches 169.254.170.2 (kernel.HostRoute), nil in
 // tests of the pure parts: the output interface is then unknown.
 type hostPath func(netip.Addr) (oif string, src netip.Addr, ok bool)
 
@@ -279,7 +280,7 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 	}
 	f = finding.Finding{Item: ItemCredentialsInput, Status: finding.OK}
 	enforce := e.c.CredentialsInput == "enforce"
-	fs := e.c.flows(bridgeSubnet, hostRoute)
+	fs := e.c.flows(bridgeSubnet, kernel.HostRoute)
 	var pr *pathRead
 	var rs []flowResult
 	var planned []insertion

@@ -13,7 +13,7 @@ import (
 
 // Native nf_tables rulesets (nftables.service, firewalld) in the
 // evaluator's model, from `nft -j list ruleset` (the JSON schema of nft
-// 1.0). The netlink reader (nftread.go) decodes only the expressions
+// 1.0). The netlink reader (kernel.NFT) decodes only the expressions
 // iptables-nft generates; a hand-written ruleset uses sets, verdict maps,
 // fib and ct expressions in forms that nft's own JSON already names, so
 // the JSON is read instead, and rule texts for findings come from

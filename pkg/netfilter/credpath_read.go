@@ -2,19 +2,14 @@ package netfilter
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
-	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
 // Reading what the credential packets meet on the input and output hooks
@@ -34,20 +29,9 @@ type pathRead struct {
 	natives       []nftBase
 }
 
-// v4LegacyKey is the hash of the IPv4 legacy tables ("" when it cannot
-// stand for their content).
-func v4LegacyKey() string {
-	h := fnv.New128a()
-	complete, err := legacyFamilyHash(false, h, h)
-	if err != nil || !complete {
-		return ""
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
 // credCache holds the texts read for the evaluator and the models parsed
-// from them (reused while the text is the cached one: parsing 10 000
-// rules costs ~40 ms, see BenchmarkEvaluate).
+// from them (reused while the text is the cached one: parsing a big table
+// is costly, see docs/performance.md).
 type credCache struct {
 	inUse, other, nftJSON, nftText *kernel.Output
 	models                         map[*kernel.Output]*mtable
@@ -75,9 +59,9 @@ func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*mtabl
 
 func (e *Enforcer) keyFor(backend string) func() string {
 	if backend == backendNFT {
-		return nftGenKey
+		return kernel.NFTGeneration
 	}
-	return v4LegacyKey
+	return func() string { return kernel.LegacyTablesHash(false) }
 }
 
 // readPath reads the model of both hooks.
@@ -128,15 +112,15 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 
 	nft := e.c.nft()
 	if !lookPath(nft) {
-		if names := nativeTables(); len(names) > 0 {
+		if names := kernel.NativeTables(); len(names) > 0 {
 			pr.notes = append(pr.notes, "native nf_tables tables exist ("+strings.Join(names, ", ")+") but "+nft+" is not installed, so their chains were not evaluated (install nftables)")
 		}
 		return pr
 	}
-	js, err := kernel.RunCached(ctx, e.run, &e.cred.nftJSON, nftGenKey, nft, "-j", "list", "ruleset")
+	js, err := kernel.RunCached(ctx, e.run, &e.cred.nftJSON, kernel.NFTGeneration, nft, "-j", "list", "ruleset")
 	if err == nil {
 		var txt []byte
-		txt, err = kernel.RunCached(ctx, e.run, &e.cred.nftText, nftGenKey, nft, "-a", "list", "ruleset")
+		txt, err = kernel.RunCached(ctx, e.run, &e.cred.nftText, kernel.NFTGeneration, nft, "-a", "list", "ruleset")
 		switch {
 		case err == nil && e.cred.natives != nil && e.cred.natives == e.cred.nftJSON && e.cred.nftText != nil:
 			pr.natives = e.cred.nativeBases // the same generation: the same model
@@ -182,45 +166,6 @@ func (c *Config) legacyTable(table string) bool {
 	return false
 }
 
-// nativeTables lists, over netlink, the nf_tables tables of families ip
-// and inet that iptables-nft does not own ("family name"); nil when
-// netlink cannot tell.
-func nativeTables() []string {
-	c, err := nlDial()
-	if err != nil {
-		return nil
-	}
-	defer c.close()
-	var out []string
-	for _, fam := range []struct {
-		n    uint8
-		name string
-	}{{unix.NFPROTO_IPV4, "ip"}, {unix.NFPROTO_INET, "inet"}} {
-		msgs, err := c.c.Query(nfnetlink.Request{Subsys: unix.NFNL_SUBSYS_NFTABLES, Type: unix.NFT_MSG_GETTABLE,
-			Flags: unix.NLM_F_DUMP, Family: fam.n})
-		if err != nil {
-			continue
-		}
-		for _, m := range msgs {
-			if m.Type != unix.NFT_MSG_NEWTABLE {
-				continue
-			}
-			attrs(m.Payload, func(t uint16, d []byte) {
-				if t != unix.NFTA_TABLE_NAME {
-					return
-				}
-				name := cstr(d)
-				switch {
-				case fam.name == "ip" && (name == "filter" || name == "nat" || name == "mangle" || name == "raw" || name == "security"):
-				default:
-					out = append(out, fam.name+" "+name)
-				}
-			})
-		}
-	}
-	return out
-}
-
 // bridgeSubnet is the IPv4 network of a bridge (its containers' source
 // addresses); false when it has none or the name is a wildcard.
 func bridgeSubnet(name string) (netip.Prefix, bool) {
@@ -246,63 +191,4 @@ func bridgeSubnet(name string) (netip.Prefix, bool) {
 		}
 	}
 	return netip.Prefix{}, false
-}
-
-// hostRoute asks the kernel (RTM_GETROUTE, in the calling thread's
-// network namespace) how the host reaches dst: the output interface
-// and preferred source the host path's SYN carries through the output hook
-// (the REDIRECT reroutes it to lo afterwards, but the hook keeps the
-// original output device). ok is false when the kernel does not answer.
-func hostRoute(dst netip.Addr) (oif string, src netip.Addr, ok bool) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return "", netip.Addr{}, false
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return "", netip.Addr{}, false
-	}
-	a := dst.As4()
-	rta := nfnetlink.AppendAttr(nil, unix.RTA_DST, a[:])
-	const hdr = unix.SizeofNlMsghdr + unix.SizeofRtMsg
-	msg := make([]byte, hdr, hdr+len(rta))
-	msg = append(msg, rta...)
-	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
-	binary.NativeEndian.PutUint16(msg[4:], unix.RTM_GETROUTE)
-	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST)
-	binary.NativeEndian.PutUint32(msg[8:], 1)
-	msg[unix.SizeofNlMsghdr] = unix.AF_INET // rtm_family
-	msg[unix.SizeofNlMsghdr+1] = 32         // rtm_dst_len
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return "", netip.Addr{}, false
-	}
-	buf := make([]byte, 1<<14)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil || n < hdr {
-		return "", netip.Addr{}, false
-	}
-	if binary.NativeEndian.Uint16(buf[4:]) != unix.RTM_NEWROUTE {
-		return "", netip.Addr{}, false
-	}
-	l := int(binary.NativeEndian.Uint32(buf[0:]))
-	if l > n || l < hdr {
-		return "", netip.Addr{}, false
-	}
-	var index int
-	attrs(buf[hdr:l], func(t uint16, d []byte) {
-		switch {
-		case t == unix.RTA_OIF && len(d) == 4:
-			index = int(binary.NativeEndian.Uint32(d))
-		case t == unix.RTA_PREFSRC && len(d) == 4:
-			src = netip.AddrFrom4([4]byte(d))
-		}
-	})
-	if index == 0 {
-		return "", netip.Addr{}, false
-	}
-	ifc, err := net.InterfaceByIndex(index)
-	if err != nil {
-		return "", netip.Addr{}, false
-	}
-	return ifc.Name, src, true
 }

@@ -20,7 +20,7 @@ const (
 )
 
 const (
-	credentialsAddr = "169.254.170.2"
+	credentialsAddr = rule.CredentialsAddr
 	imdsAddr        = "169.254.169.254"
 )
 

@@ -56,7 +56,8 @@
 // and compared by meaning as before; anything the readers cannot print
 // falls back to iptables' own output.
 // Only rules that may be ours are tokenised; nothing grows with
-// foreign x ours. See live.go for measured costs.
+// foreign x ours. The measured costs are in docs/performance.md ("Where a
+// reconcile's time goes").
 //
 // # Persistence
 //
@@ -74,6 +75,10 @@
 //
 // The iptables rule language (parse, canonical key, quoting) and the
 // model of what was read (Ruleset, Chain, Rule; Want, Interest) are in
-// package rule, which touches nothing. This package builds the wants
-// from the configuration, reads, plans, checks shadowing and repairs.
+// package rule, which touches nothing. The readers of the live rules (one
+// per backend, each with its cache), the writes over netlink and the
+// runner of the binaries are in package kernel. This package builds the
+// wants from the configuration, plans, checks shadowing, decides the
+// repairs and the findings. Imports go one way: netfilter -> kernel ->
+// rule.
 package netfilter

@@ -2,12 +2,14 @@ package netfilter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -308,6 +310,17 @@ func change(st *ruleState, t tools) finding.Change {
 		}
 	}
 	return c
+}
+
+// Fingerprint summarises the legacy tables of this network namespace for
+// the daemon's poller (kernel.LegacyFingerprint): the legacy backend sends
+// no change events. On nf_tables (HasEvents) it returns an error: there,
+// events say what changed.
+func (e *Enforcer) Fingerprint(deep bool) (shape, content string, err error) {
+	if e.HasEvents() {
+		return "", "", errors.New("nf_tables sends change events: nothing to poll")
+	}
+	return kernel.LegacyFingerprint(deep)
 }
 
 // HasEvents reports whether every family's binary is the nf_tables

@@ -7,7 +7,9 @@ import (
 )
 
 // The layers of pkg/netfilter import one way: the enforcer imports its
-// subpackages, never the reverse, and rule imports nothing of this module.
+// subpackages, never the reverse; rule imports nothing of this module,
+// kernel only rule and the netlink socket, and the enforcer reaches the
+// kernel only through kernel (it does not import pkg/nfnetlink).
 func TestLayersImportOneWay(t *testing.T) {
 	const mod = "github.com/ecs-remediator/ecs-remediator/"
 	allowed := map[string][]string{
@@ -30,6 +32,15 @@ func TestLayersImportOneWay(t *testing.T) {
 			if !found {
 				t.Errorf("pkg/netfilter/%s imports %s; it may import only %v of this module", dir, imp, ok)
 			}
+		}
+	}
+	p, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range p.Imports {
+		if imp == mod+"pkg/nfnetlink" {
+			t.Errorf("pkg/netfilter imports %s: netlink requests belong in pkg/netfilter/kernel", imp)
 		}
 	}
 }

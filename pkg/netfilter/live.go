@@ -7,36 +7,7 @@ import (
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
-	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
-
-// Reading and repairing the kernel's rules for one family (IPv4 with
-// iptables, IPv6 with ip6tables). Where the time goes, with the figures,
-// is in docs/performance.md ("Where a reconcile's time goes"); in short:
-//
-// nf_tables: iptables-nft fetches and checks every rule of the table for
-// any command, so the rules are read over netlink (nftread.go): the kernel
-// dumps only the chains we need, in parallel, and rules that may be ours
-// are printed by nftText and keyed by the same parser. The read is cached
-// by the nf_tables generation. A repair deletes by handle and re-adds our
-// rules from the expressions the kernel once dumped (nlinsert.go), in one
-// transaction bound to the generation it was planned at; the state after
-// it is derived, not read again. Only a rule never dumped, or a new chain,
-// goes through one `iptables-nft-restore --noflush` batch.
-//
-// legacy: every command copies whole tables out of the kernel and libiptc
-// parses and prints them all, so the IPv4 tables are copied with
-// getsockopt(IPT_SO_GET_ENTRIES) ourselves (iptlegacy.go) and only the
-// rules that matter are printed. There is no generation to cache by. A
-// repair is one `iptables-legacy-restore --noflush` batch and a read back.
-// IPv6 still reads with ip6tables-legacy-save (cached, savecache.go).
-//
-// A rule the direct readers cannot print, when it matters, sends that read
-// to the text path (`iptables -S` per chain, or the -save), counted by
-// OnFallback: an unknown expression costs time, never correctness. Either
-// way only rules that may be ours are tokenised, and the shadow scan skips,
-// unparsed, nat rules whose destination cannot be 169.254.170.2, so a
-// reconcile is linear in the rules read, never foreign x ours.
 
 // attempts bounds the read-plan-restore loop: a restore fails as a whole
 // when another writer (ecs-init's stop) removed one of the rules it names
@@ -51,26 +22,25 @@ func (e *Enforcer) reader(v6 bool) kernel.Reader {
 	return e.read4
 }
 
-// newReader picks the reader for t's backend: netlink on nf_tables,
-// getsockopt for the legacy IPv4 tables, each falling back to the
-// binaries (counted by OnFallback); the binaries for the legacy IPv6
-// tables, their -save kept while the tables hash the same (v6LegacyKey).
-func (e *Enforcer) newReader(t tools, v6 bool) kernel.Reader {
-	text := e.textReader(t, v6)
-	switch {
-	case t.backend == backendNFT:
-		return kernel.WithFallback(&nftReader{e: e, text: text, v6: v6}, text, "nft", e.fellBack)
-	case !v6:
-		return kernel.WithFallback(legacyReader{e}, text, "legacy", e.fellBack)
+// nft is the family's netlink reader and writer (nil unless the family
+// is read over netlink).
+func (e *Enforcer) nft(v6 bool) *kernel.NFT {
+	if v6 {
+		return e.nft6
 	}
-	text.Unchanged = v6LegacyKey
-	return text
+	return e.nft4
 }
 
-// textReader reads t's family with its binaries: one -save on legacy,
-// where every command copies the whole tables anyway, else -S per chain.
+// newReader is kernel.New for t's binaries, its fall-backs told to
+// OnFallback's hook.
+func (e *Enforcer) newReader(t tools, v6 bool) (kernel.Reader, *kernel.NFT) {
+	return kernel.New(t.binaries(v6), e.run, e.fellBack)
+}
+
+// textReader reads t's family with its binaries, as kernel.New's readers
+// do when they fall back.
 func (e *Enforcer) textReader(t tools, v6 bool) *kernel.Text {
-	return &kernel.Text{Run: e.run, Cmd: t.cmd, Save: t.save, V6: v6, Whole: t.backend == backendLegacy}
+	return kernel.NewText(t.binaries(v6), e.run)
 }
 
 // familyResult is the outcome for one family.
@@ -96,11 +66,24 @@ func (e *Enforcer) observe(ctx context.Context, t tools, ws []rule.Want, v6 bool
 	return fr
 }
 
-// repair reads, plans and runs the batch; on a failed batch it reads
-// again, up to attempts times. The result's after is read back from the
-// kernel after a successful batch.
+// repair reads, plans and repairs; on a failed repair it reads again, up
+// to attempts times. The result's after is the state after a successful
+// repair. Where the time goes, with the figures, is in
+// docs/performance.md ("Where a reconcile's time goes").
+//
+// Read over netlink (nf_tables), extra copies are deleted by handle and
+// our missing rules re-added from the expressions the kernel once dumped,
+// in one transaction bound to the generation the plan was read at
+// (kernel.NFT.Apply); the state after it is derived, not read again
+// (afterRepair). Only a rule never dumped, or a new chain, goes through
+// one `iptables-nft-restore --noflush` batch. On legacy a repair is one
+// `iptables-legacy-restore --noflush` batch and a read back. Either way
+// only rules that may be ours are tokenised, and the shadow scan skips,
+// unparsed, nat rules whose destination cannot be 169.254.170.2, so a
+// reconcile is linear in the rules read, never foreign x ours.
 func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool) familyResult {
 	var lastErr error
+	nft := e.nft(v6)
 	for a := 0; a < attempts; a++ {
 		fr := e.observe(ctx, t, ws, v6)
 		if fr.err != nil {
@@ -110,30 +93,28 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool)
 			return fr
 		}
 		ops := fr.after.ops
-		var dels []nlDelete
+		var dels []kernel.Delete
 		direct := false // read over netlink: the result can be derived
-		if d, rest, ok := byHandle(fr.after, fr.rs); ok {
+		if d, rest, ok := byHandle(fr.after, fr.rs); ok && nft != nil {
 			direct, dels, ops = true, d, rest
 		}
-		var adds []nfnetlink.Request // our inserts over netlink, in the deletions' transaction
 		inserted := ops
-		if direct && t.backend == backendNFT {
-			if reqs, ok := e.insertsByNetlink(ops, fr.rs, dels, v6); ok && len(reqs) > 0 {
-				adds, ops = reqs, nil
+		added := false // our inserts went over netlink, in the deletions' transaction
+		if direct {
+			adds, ok := addsOf(ops)
+			if !ok {
+				adds = nil
 			}
-		}
-		if len(dels) > 0 || len(adds) > 0 {
-			c, err := nlDial()
-			if err == nil {
-				err = c.batch(family(v6), fr.rs.Gen, dels, adds)
-				c.close()
-			}
-			if err != nil {
+			var err error
+			if added, err = nft.Apply(fr.rs, dels, adds); err != nil {
 				lastErr = err
 				if ctx.Err() != nil {
 					break
 				}
 				continue
+			}
+			if added {
+				ops = nil
 			}
 		}
 		if len(ops) > 0 {
@@ -153,9 +134,12 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool)
 		// The state after the batch is derived, not read back, unless a
 		// rule the restore inserted was never dumped: then one read takes
 		// its expressions, so the next repair of it needs no restore.
-		if direct && (len(adds) > 0 || e.knowExprs(inserted, v6)) {
-			if fr2, ok := e.afterRepair(fr, dels, inserted, v6, len(adds) > 0); ok {
-				return fr2
+		if direct {
+			adds, _ := addsOf(inserted)
+			if added || nft.KnowsAll(adds) {
+				if fr2, ok := e.afterRepair(fr, nft, dels, inserted, v6, added); ok {
+					return fr2
+				}
 			}
 		}
 		applied := fr.after
@@ -166,6 +150,24 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool)
 	return familyResult{t: t, ws: ws, err: fmt.Errorf("repair rules (%d attempts): %w", attempts, lastErr)}
 }
 
+// addsOf is the inserts and appends of ops, for kernel.NFT; ok is false
+// when ops hold anything else (a new chain), which needs a restore batch.
+func addsOf(ops []op) (adds []kernel.Add, ok bool) {
+	ok = true
+	for _, o := range ops {
+		if (o.verb != "-I" && o.verb != "-A") || o.st == nil {
+			ok = false
+			continue
+		}
+		a := kernel.Add{Table: o.table, Chain: o.chain, Key: o.st.w.Key}
+		if o.verb == "-I" {
+			a.Pos = o.pos
+		}
+		adds = append(adds, a)
+	}
+	return adds, ok
+}
+
 // afterRepair is the state after a repair of rules read over netlink,
 // without dumping every chain again: when the generation moved by exactly
 // our transactions (one for the deletions by handle, one per table of the
@@ -174,7 +176,7 @@ func (e *Enforcer) repair(ctx context.Context, t tools, ws []rule.Want, v6 bool)
 // ones deleted, plus the ones the batch inserted where it inserted them.
 // Inserted rules have no handle until the next read (a deletion of one of
 // them would go through a restore batch).
-func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bool, oneTxn bool) (familyResult, bool) {
+func (e *Enforcer) afterRepair(fr familyResult, nft *kernel.NFT, dels []kernel.Delete, ops []op, v6 bool, oneTxn bool) (familyResult, bool) {
 	want := fr.rs.Gen
 	if len(dels) > 0 || oneTxn {
 		want++
@@ -186,12 +188,7 @@ func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bo
 			want++
 		}
 	}
-	c, err := nlDial()
-	if err != nil {
-		return fr, false
-	}
-	gen, err := c.genID()
-	c.close()
+	gen, err := nft.Generation()
 	if err != nil || gen != want {
 		return fr, false
 	}
@@ -220,11 +217,31 @@ func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bo
 		copy(ch.Rules[at+1:], ch.Rules[at:])
 		ch.Rules[at] = r
 	}
-	if netns := netnsID(); netns != 0 {
-		e.remember(v6, netns, rule.InterestOf(fr.ws).ChainsKey(), rs)
-	}
+	nft.Remember(rs, rule.InterestOf(fr.ws))
 	out := familyResult{t: fr.t, ws: fr.ws, rs: rs, after: makePlan(fr.ws, rs), applied: fr.after}
 	return out, true
+}
+
+// without is rs after the rules ds were deleted, at generation gen.
+func without(rs *rule.Ruleset, ds []kernel.Delete, gen uint32) *rule.Ruleset {
+	gone := map[kernel.Delete]bool{} // handles are per table
+	for _, d := range ds {
+		gone[d] = true
+	}
+	out := rs.Clone()
+	out.Gen = gen
+	for _, cs := range out.Tables {
+		for _, c := range cs {
+			kept := c.Rules[:0]
+			for _, r := range c.Rules {
+				if !gone[kernel.Delete{Table: c.Table, Chain: c.Name, Handle: r.Handle}] {
+					kept = append(kept, r)
+				}
+			}
+			c.Rules = kept
+		}
+	}
+	return out
 }
 
 // byHandle splits a plan read over netlink into deletions by handle and
@@ -236,7 +253,7 @@ func (e *Enforcer) afterRepair(fr familyResult, dels []nlDelete, ops []op, v6 bo
 // at. iptables-nft-restore would have to fetch and compare every rule of
 // the table to find a rule by its text. ok is false when handles are not
 // known (the rules were read as text).
-func byHandle(p *plan, rs *rule.Ruleset) (dels []nlDelete, rest []op, ok bool) {
+func byHandle(p *plan, rs *rule.Ruleset) (dels []kernel.Delete, rest []op, ok bool) {
 	if rs == nil || !rs.Netlink {
 		return nil, nil, false
 	}
@@ -250,7 +267,7 @@ func byHandle(p *plan, rs *rule.Ruleset) (dels []nlDelete, rest []op, ok bool) {
 			if o.idx >= len(rules) || rules[o.idx].Handle == 0 {
 				return nil, nil, false
 			}
-			dels = append(dels, nlDelete{table: o.table, chain: o.chain, handle: rules[o.idx].Handle})
+			dels = append(dels, kernel.Delete{Table: o.table, Chain: o.chain, Handle: rules[o.idx].Handle})
 		case dup: // the re-insert of the kept copy
 		default:
 			rest = append(rest, o)

@@ -38,7 +38,9 @@ func nsConfig(t testing.TB, b nstest.Backend, docker0 bool) Config {
 // textReader is newEnforcer's choice of readers for a runner that stands
 // in for the binaries: every family is read with them, by the production
 // text reader.
-func textReader(e *Enforcer, t tools, v6 bool) kernel.Reader { return e.textReader(t, v6) }
+func textReader(e *Enforcer, t tools, v6 bool) (kernel.Reader, *kernel.NFT) {
+	return e.textReader(t, v6), nil
+}
 
 func newNS(t testing.TB, c Config) *Enforcer {
 	t.Helper()

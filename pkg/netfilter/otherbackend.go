@@ -38,7 +38,7 @@ func (e *Enforcer) otherFinding(ctx context.Context, ws []rule.Want) (finding.Fi
 	var out []byte
 	var err error
 	if other == "nf_tables" {
-		out, err = kernel.RunCached(ctx, e.run, &e.othSave, nftGenKey, save)
+		out, err = kernel.RunCached(ctx, e.run, &e.othSave, kernel.NFTGeneration, save)
 	} else {
 		out, err = e.run.Run(ctx, nil, save)
 	}

@@ -302,7 +302,7 @@ func (p *plan) shadowScan(ws []rule.Want, states []*ruleState, idx []int, c *rul
 			continue // cheap pre-check: LOG, MARK, ... never decide
 		}
 		if r.Opaque || (c.Table == "nat" && r.NotOurDst) {
-			continue // read over netlink and proven irrelevant (see nftread.go)
+			continue // read over netlink and proven irrelevant (see kernel.NFT)
 		}
 		if c.Table == "nat" && !strings.Contains(r.Text, "-d ") && !strings.Contains(r.Text, "--d") {
 			continue // no destination: cannot name our address

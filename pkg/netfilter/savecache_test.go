@@ -51,7 +51,7 @@ func TestSaveCacheLegacy(t *testing.T) {
 		dir := t.TempDir()
 		var v6Runs, othRuns func() int
 		e.v6.save, v6Runs = countingTool(t, dir, "ip6tables-legacy-save", "ip6tables-legacy-save")
-		e.read6 = e.newReader(*e.v6, true) // the production reader, with the counting binary
+		e.read6, e.nft6 = e.newReader(*e.v6, true) // the production reader, with the counting binary
 		e.oth, _ = countingTool(t, dir, "iptables-nft", "iptables-nft")
 		_, othRuns = countingTool(t, dir, "iptables-nft-save", "iptables-nft-save")
 

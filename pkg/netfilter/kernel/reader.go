@@ -59,8 +59,40 @@ func (f *fallback) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, e
 	return f.text.Read(ctx, in)
 }
 
-// WithFallback reads with direct and, when it fails, with text, telling
+// Binaries are one family's iptables binaries, of one backend.
+type Binaries struct {
+	Cmd    string // iptables, ip6tables-legacy, /usr/sbin/iptables-nft, ...
+	Save   string // its -save sibling
+	V6     bool
+	Legacy bool // the legacy backend (else nf_tables)
+}
+
+// New picks the reader for b's backend: on nf_tables the netlink reader
+// (returned as nft too: it also writes the repairs), for the legacy IPv4
+// tables the getsockopt one, each falling back to the binaries, told to
+// fellBack; for the legacy IPv6 tables the binaries, their -save kept
+// while the tables hash the same (LegacyTablesHash).
+func New(b Binaries, run Runner, fellBack FallbackFunc) (r Reader, nft *NFT) {
+	text := NewText(b, run)
+	switch {
+	case !b.Legacy:
+		nft = &NFT{V6: b.V6, Text: text, FellBack: fellBack, Cache: true}
+		return withFallback(nft, text, "nft", fellBack), nft
+	case !b.V6:
+		return withFallback(Legacy{}, text, "legacy", fellBack), nil
+	}
+	text.Unchanged = func() string { return LegacyTablesHash(true) }
+	return text, nil
+}
+
+// NewText is the text reader of b: one -save on legacy, where every
+// command copies the whole tables anyway, else -S per chain.
+func NewText(b Binaries, run Runner) *Text {
+	return &Text{Run: run, Cmd: b.Cmd, Save: b.Save, V6: b.V6, Whole: b.Legacy}
+}
+
+// withFallback reads with direct and, when it fails, with text, telling
 // fellBack (nil: nobody) with backend ("nft", "legacy").
-func WithFallback(direct, text Reader, backend string, fellBack FallbackFunc) Reader {
+func withFallback(direct, text Reader, backend string, fellBack FallbackFunc) Reader {
 	return &fallback{direct: direct, text: text, backend: backend, fellBack: fellBack}
 }

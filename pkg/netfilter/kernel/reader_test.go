@@ -25,7 +25,7 @@ func TestFallbackIsCounted(t *testing.T) {
 	} {
 		f := &fakeRunner{out: map[string]string{"iptables -t nat -S PREROUTING": "-P PREROUTING ACCEPT\n", "iptables -t filter -S FORWARD": "-P FORWARD ACCEPT\n"}}
 		var got []string
-		r := WithFallback(failReader{tc.err}, &Text{Run: f, Cmd: "iptables"}, "nft", func(backend, reason string, err error) {
+		r := withFallback(failReader{tc.err}, &Text{Run: f, Cmd: "iptables"}, "nft", func(backend, reason string, err error) {
 			got = append(got, fmt.Sprintf("%s %s %v", backend, reason, err))
 		})
 		if _, err := r.Read(context.Background(), textInterest); err != nil {
@@ -38,7 +38,7 @@ func TestFallbackIsCounted(t *testing.T) {
 	// A cancelled read is not a fall-back.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := WithFallback(failReader{context.Canceled}, &Text{Run: &fakeRunner{}}, "nft", func(string, string, error) { t.Error("fell back on a cancelled read") })
+	r := withFallback(failReader{context.Canceled}, &Text{Run: &fakeRunner{}}, "nft", func(string, string, error) { t.Error("fell back on a cancelled read") })
 	if _, err := r.Read(ctx, textInterest); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled read: %v", err)
 	}

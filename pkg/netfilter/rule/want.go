@@ -1,5 +1,11 @@
 package rule
 
+// CredentialsAddr is the ECS credentials endpoint, the destination our
+// nat rules send to the agent. A reader marks a nat rule whose destination
+// provably excludes it (Rule.NotOurDst): such a rule can neither be ours
+// nor decide before ours.
+const CredentialsAddr = "169.254.170.2"
+
 // Placement says where a missing rule goes.
 type Placement int
 

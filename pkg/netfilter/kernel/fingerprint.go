@@ -1,4 +1,4 @@
-package netfilter
+package kernel
 
 import (
 	"encoding/binary"
@@ -19,7 +19,7 @@ import (
 // catches what the shape misses (a rule swapped for one of the same size).
 const fingerprintMaxHash = 256 << 10
 
-// Fingerprint summarises the legacy tables of this network namespace, so
+// LegacyFingerprint summarises the legacy tables of this network namespace, so
 // that the daemon's poller can tell cheaply whether anything changed and
 // reconcile only then (the legacy backend sends no change events). The
 // shape is each table's hooks, number of entries and size (getsockopt
@@ -28,13 +28,8 @@ const fingerprintMaxHash = 256 << 10
 // table up to fingerprintMaxHash, with their packet counters zeroed, which
 // sees a rule replaced in place by one of the same size; it costs more
 // (the kernel allocates and maps a copy of the table's counters for every
-// IPT_SO_GET_ENTRIES), so the poller asks for it every few polls. On
-// nf_tables (HasEvents) it returns an error: there, events say what
-// changed.
-func (e *Enforcer) Fingerprint(deep bool) (shape, content string, err error) {
-	if e.HasEvents() {
-		return "", "", errors.New("nf_tables sends change events: nothing to poll")
-	}
+// IPT_SO_GET_ENTRIES), so the poller asks for it every few polls.
+func LegacyFingerprint(deep bool) (shape, content string, err error) {
 	sh, ch := fnv.New64a(), fnv.New64a()
 	var entries io.Writer
 	if deep {
@@ -66,9 +61,9 @@ var (
 // entries. complete is false when some table's rules were not hashed (too
 // big, or changing while read), so equal hashes do not prove equal rules.
 func legacyFamilyHash(v6 bool, shape, entries io.Writer) (complete bool, err error) {
-	domain, level, names, layout := unix.AF_INET, unix.IPPROTO_IP, "/proc/thread-self/net/ip_tables_names", ipv4Entry
+	domain, level, names, layout := unix.AF_INET, unix.IPPROTO_IP, ThreadSelf+"/net/ip_tables_names", ipv4Entry
 	if v6 {
-		domain, level, names, layout = unix.AF_INET6, unix.IPPROTO_IPV6, "/proc/thread-self/net/ip6_tables_names", ipv6Entry
+		domain, level, names, layout = unix.AF_INET6, unix.IPPROTO_IPV6, ThreadSelf+"/net/ip6_tables_names", ipv6Entry
 	}
 	list, err := os.ReadFile(names)
 	if errors.Is(err, os.ErrNotExist) {
@@ -146,4 +141,33 @@ func getsockoptLevel(fd, level, opt int, b []byte) (int, error) {
 		return 0, e
 	}
 	return int(l), nil
+}
+
+// LegacyTablesHash is a hash of one family's legacy tables (their entries
+// with the traffic counters zeroed, as LegacyFingerprint hashes them); ""
+// when it cannot stand for their content (tables too big to hash, or
+// changing while hashed). It keys a cache of their -save (RunCached).
+func LegacyTablesHash(v6 bool) string {
+	h := fnv.New128a()
+	complete, err := legacyFamilyHash(v6, h, h)
+	if err != nil || !complete {
+		return ""
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// NFTGeneration is the nf_tables generation, bumped by the kernel on every
+// committed change; "" when netlink cannot tell. It keys a cache of a text
+// printed from nf_tables (RunCached).
+func NFTGeneration() string {
+	c, err := nlDial()
+	if err != nil {
+		return ""
+	}
+	defer c.close()
+	gen, err := c.genID()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("gen %d", gen)
 }

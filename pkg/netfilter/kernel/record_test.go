@@ -1,4 +1,4 @@
-package netfilter
+package kernel
 
 import (
 	"encoding/binary"
@@ -20,12 +20,12 @@ import (
 // (legacy-TABLE.blob: IPT_SO_GET_INFO's 84 bytes, then
 // IPT_SO_GET_ENTRIES' entries), each with what iptables itself printed for
 // them (.golden: `iptables -t TABLE -S`). TestRecordKernelAnswers writes
-// them from testdata/foreign.rules loaded into a fresh namespace:
+// them from ../testdata/foreign.rules loaded into a fresh namespace:
 //
-//	ECS_REMEDIATOR_RECORD=1 go test -run TestRecordKernelAnswers ./pkg/netfilter
+//	ECS_REMEDIATOR_RECORD=1 go test -run TestRecordKernelAnswers ./pkg/netfilter/kernel
 const recordDir = "testdata/kernel"
 
-// recordedChains are the chains of testdata/foreign.rules that are dumped.
+// recordedChains are the chains of ../testdata/foreign.rules that are dumped.
 var recordedChains = [][2]string{
 	{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"nat", "POSTROUTING"}, {"nat", "DOCKER"}, {"nat", "MY-NAT"},
 	{"filter", "INPUT"}, {"filter", "FORWARD"}, {"filter", "DOCKER-USER"},
@@ -41,7 +41,7 @@ func TestRecordKernelAnswers(t *testing.T) {
 	for _, b := range nstest.Backends {
 		nstest.Require(t, b.Iptables, b.Restore)
 		nstest.Run(t, func() {
-			nstest.Sh(t, b.Restore+" < testdata/foreign.rules")
+			nstest.Sh(t, b.Restore+" < ../testdata/foreign.rules")
 			if b.Name == "nft" {
 				recordNft(t, b)
 			} else {
@@ -125,7 +125,7 @@ func goldenRules(t *testing.T, path, table, chain string) []rule.Rule {
 // compareDecoded checks decoded rules against iptables' own print: the
 // same number of rules, and the same key for every rule the decoder could
 // print (a rule it cannot print is read through the binaries instead).
-func compareDecoded(t *testing.T, what string, got []nftRule, want []rule.Rule) (printed int) {
+func compareDecoded(t *testing.T, what string, got []printedRule, want []rule.Rule) (printed int) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d rules decoded, iptables printed %d", what, len(got), len(want))
@@ -169,7 +169,7 @@ func TestRecordedNftDumps(t *testing.T) {
 	for _, k := range recordedChains {
 		base := filepath.Join(recordDir, "nft-"+k[0]+"-"+k[1])
 		nrs := decodeRules(readNlmsg(t, base+".nlmsg"), k[0], k[1])
-		var got []nftRule
+		var got []printedRule
 		for _, nr := range nrs {
 			if nr.handle == 0 {
 				t.Errorf("%s %s: a dumped rule without a handle", k[0], k[1])
@@ -204,7 +204,7 @@ func TestRecordedLegacyTables(t *testing.T) {
 				t.Errorf("legacy %s %s: chain not decoded (have %v)", table, k[1], keys(chains))
 				continue
 			}
-			var got []nftRule
+			var got []printedRule
 			for i := range nrs {
 				got = append(got, iptText(&nrs[i]))
 			}

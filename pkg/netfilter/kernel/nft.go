@@ -1,4 +1,4 @@
-package netfilter
+package kernel
 
 import (
 	"bytes"
@@ -12,25 +12,49 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Reading the nf_tables backend over netlink. iptables-nft, asked for one
-// chain, still fetches every rule of the table and checks it, so every
-// command (-S CHAIN, -S CHAIN 1, -C, a restore with -D) costs time in
-// proportion to the whole table, whichever chain they are in (figures in
-// docs/performance.md). The kernel filters a rule dump by
-// chain itself: we dump only the chains we need, print each rule with
-// nftText in iptables-save syntax and hand that text to the same parser
-// as before (rule.Key), so our rules are still recognised by meaning.
+// NFT reads one family's nf_tables chains over netlink, and writes the
+// enforcer's repairs back (Apply). iptables-nft, asked for one chain,
+// still fetches every rule of the table and checks it, so every command
+// (-S CHAIN, -S CHAIN 1, -C, a restore with -D) costs time in proportion
+// to the whole table, whichever chain they are in (figures in
+// docs/performance.md). The kernel filters a rule dump by chain itself:
+// NFT dumps only the chains of the Interest, prints each rule with
+// nftText in iptables-save syntax and hands that text to the same parser
+// as the binaries' output (rule.Key), so our rules are still recognised
+// by meaning.
 //
 // A rule nftText cannot print is left opaque when it provably does not
-// matter: its bytes hold none of our constants, in nat it cannot name
+// matter: its bytes hold none of the needles, in nat it cannot name
 // 169.254.170.2 as destination, in a filter chain it is below our rules
 // (only rules above ours are checked for shadowing). Otherwise the chain
-// is read with `iptables -t T -S CHAIN` as before, so an expression we do
-// not know costs time, never correctness.
+// is read with Text (`iptables -t T -S CHAIN`), counted by FellBack as
+// FallbackUnprintable, so an expression we do not know costs time, never
+// correctness.
+//
+// NFT owns two caches: the last read, valid while the nf_tables generation
+// (bumped by the kernel on every committed change) and the network
+// namespace are the same (Cache); and the expressions of our rules as the
+// kernel dumped them, so that a repair can give them back (Apply).
+type NFT struct {
+	V6       bool
+	Text     *Text        // the chains holding a rule that matters and that nftText cannot print
+	FellBack FallbackFunc // told of each such chain (nil: nobody)
+	// Cache keeps the last read for the next one while the generation is
+	// unchanged (New sets it; BenchmarkRead measures the dumps without).
+	Cache bool
+
+	last *nftRead
+	mu   sync.Mutex // exprs and dumped, filled in by the dumps
+	// exprs are the expressions of our rules as the kernel dumped them.
+	exprs map[exprKey][]byte
+	// dumped is the number of rules in the chains dumped last time, once
+	// a dump was made (parallelDumpRules).
+	dumped     int
+	dumpedOnce bool
+}
 
 func family(v6 bool) uint8 {
 	if v6 {
@@ -73,68 +97,40 @@ func containsAnyBytes(b []byte, pats [][]byte) bool {
 	return false
 }
 
-var credentialsPrefix = netip.MustParseAddr(credentialsAddr)
+var credentialsPrefix = netip.MustParseAddr(rule.CredentialsAddr)
 
-// nlCache is the last ruleset read over netlink for one family. The
-// kernel bumps the nf_tables generation on every committed change, so a
-// read that finds the same generation (in the same network namespace,
-// for the same chains) would read exactly the same rules.
-type nlCache struct {
+// nftRead is a ruleset read over netlink, and where: the kernel bumps the
+// nf_tables generation on every committed change, so a read that finds
+// the same generation (in the same network namespace, for the same
+// chains) would read exactly the same rules.
+type nftRead struct {
 	netns  uint64
 	chains string
 	rs     *rule.Ruleset
 }
 
-// netnsID identifies the calling thread's network namespace (0: unknown,
-// no caching).
-func netnsID() uint64 {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return 0
-	}
-	return st.Ino
-}
-
-// cached returns the cached ruleset when it is still the kernel's.
-func (e *Enforcer) cached(v6 bool, gen uint32, netns uint64, key string) *rule.Ruleset {
-	c := e.nlCache[v6]
-	if c == nil || netns == 0 || c.netns != netns || c.chains != key || c.rs.Gen != gen {
+// cached returns the last read when it is still the kernel's.
+func (n *NFT) cached(gen uint32, netns uint64, key string) *rule.Ruleset {
+	c := n.last
+	if !n.Cache || c == nil || netns == 0 || c.netns != netns || c.chains != key || c.rs.Gen != gen {
 		return nil
 	}
 	return c.rs.Clone()
 }
 
-func (e *Enforcer) remember(v6 bool, netns uint64, key string, rs *rule.Ruleset) {
-	if e.nlCache == nil {
-		e.nlCache = map[bool]*nlCache{}
-	}
-	if netns == 0 || !rs.Netlink {
-		delete(e.nlCache, v6)
-		return
-	}
-	e.nlCache[v6] = &nlCache{netns: netns, chains: key, rs: rs.Clone()}
+// Remember makes rs, the state of the chains of in, the last read: the
+// enforcer derives the state after its own transactions (at the
+// generation they moved to) rather than dumping the chains again.
+func (n *NFT) Remember(rs *rule.Ruleset, in rule.Interest) {
+	n.remember(NetNS(), in.ChainsKey(), rs)
 }
 
-// without is rs after the rules ds were deleted, at generation gen.
-func without(rs *rule.Ruleset, ds []nlDelete, gen uint32) *rule.Ruleset {
-	gone := map[nlDelete]bool{} // handles are per table
-	for _, d := range ds {
-		gone[d] = true
+func (n *NFT) remember(netns uint64, key string, rs *rule.Ruleset) {
+	if netns == 0 || !rs.Netlink {
+		n.last = nil
+		return
 	}
-	out := rs.Clone()
-	out.Gen = gen
-	for _, cs := range out.Tables {
-		for _, c := range cs {
-			kept := c.Rules[:0]
-			for _, r := range c.Rules {
-				if !gone[nlDelete{table: c.Table, chain: c.Name, handle: r.Handle}] {
-					kept = append(kept, r)
-				}
-			}
-			c.Rules = kept
-		}
-	}
-	return out
+	n.last = &nftRead{netns: netns, chains: key, rs: rs.Clone()}
 }
 
 // parallelDumpRules: from this many rules in the chains read last time
@@ -143,39 +139,24 @@ func without(rs *rule.Ruleset, ds []nlDelete, gen uint32) *rule.Ruleset {
 // receiving thread.
 const parallelDumpRules = 2000
 
-func (e *Enforcer) lastDumped(v6 bool) int {
-	e.exprMu.Lock()
-	defer e.exprMu.Unlock()
-	if n, ok := e.dumped[v6]; ok {
-		return n
+func (n *NFT) lastDumped() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.dumpedOnce {
+		return parallelDumpRules // not known yet: assume big
 	}
-	return parallelDumpRules // not known yet: assume big
+	return n.dumped
 }
 
-func (e *Enforcer) setDumped(v6 bool, n int) {
-	e.exprMu.Lock()
-	defer e.exprMu.Unlock()
-	if e.dumped == nil {
-		e.dumped = map[bool]int{}
-	}
-	e.dumped[v6] = n
+func (n *NFT) setDumped(total int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dumped, n.dumpedOnce = total, true
 }
 
-// nftReader reads one family's chains over netlink (readNetlink); a
-// chain holding a rule that matters and that nftText cannot print is read
-// with text.
-type nftReader struct {
-	e    *Enforcer
-	text *kernel.Text
-	v6   bool
-}
-
-func (r *nftReader) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
-	return r.e.readNetlink(ctx, r.text, in, r.v6)
-}
-
-// readNetlink reads the chains of in over netlink.
-func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.Interest, v6 bool) (*rule.Ruleset, error) {
+// Read reads the chains of in over netlink.
+func (n *NFT) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
+	v6 := n.V6
 	pats := needleBytes(in.Needles)
 	for _, n := range in.Needles {
 		pats = append(pats, []byte(n))
@@ -189,8 +170,8 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 	if err != nil {
 		return nil, err
 	}
-	netns, key := netnsID(), in.ChainsKey()
-	if rs := e.cached(v6, gen, netns, key); rs != nil {
+	netns, key := NetNS(), in.ChainsKey()
+	if rs := n.cached(gen, netns, key); rs != nil {
 		return rs, nil
 	}
 	rs := rule.NewRuleset(v6)
@@ -200,7 +181,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 	type chainRead struct {
 		table, name string
 		conn        *nlConn
-		nrs         []nlRule
+		nrs         []rawRule
 		ch          *rule.Chain
 		printed     bool
 		err         error
@@ -217,7 +198,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 	// goroutine and a socket per chain cost more than they save when the
 	// dumps take microseconds (and on a loaded machine every wake-up of
 	// another thread waits for a CPU).
-	parallel := e.lastDumped(v6) >= parallelDumpRules
+	parallel := n.lastDumped() >= parallelDumpRules
 	for _, ch := range in.Chains {
 		r := &chainRead{table: ch.Table, name: ch.Chain}
 		if parallel {
@@ -248,7 +229,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 			}
 			if r.err == nil {
 				r.ch = &rule.Chain{Table: r.table, Name: r.name, Exists: true}
-				r.printed = printChain(r.ch, r.nrs, in, v6, pats, func(nr *nlRule, v6 bool) nftRule { return nftText(nr.exprs, v6) })
+				r.printed = printChain(r.ch, r.nrs, in, v6, pats, func(nr *rawRule, v6 bool) printedRule { return nftText(nr.exprs, v6) })
 			}
 		}
 		if parallel {
@@ -262,7 +243,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 	for _, r := range reads {
 		total += len(r.nrs)
 	}
-	e.setDumped(v6, total)
+	n.setDumped(total)
 	for _, r := range reads {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -279,11 +260,13 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 		rs.Chain(r.table, r.name)
 		rs.Tables[r.table][r.name] = r.ch
 		if r.printed {
-			e.ourExprs(v6, r.ch, r.nrs, in)
+			n.ourExprs(r.ch, r.nrs, in)
 		}
 		if !r.printed {
-			e.fellBack("nft", FallbackUnprintable, nil)
-			if err := readChainText(ctx, text, rs, r.table, r.name, in.Needles, r.nrs); err != nil {
+			if n.FellBack != nil {
+				n.FellBack("nft", FallbackUnprintable, nil)
+			}
+			if err := readChainText(ctx, n.Text, rs, r.table, r.name, in.Needles, r.nrs); err != nil {
 				return nil, err
 			}
 		}
@@ -293,7 +276,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 	if g, err := c.genID(); err != nil || g != gen {
 		rs.Netlink = false
 	} else {
-		e.remember(v6, netns, key, rs)
+		n.remember(netns, key, rs)
 	}
 	return rs, nil
 }
@@ -303,7 +286,7 @@ func (e *Enforcer) readNetlink(ctx context.Context, text *kernel.Text, in rule.I
 // whether it may shadow our DNAT), and in filter chains every rule above
 // our last one (the shadow scan reads those); the others stay opaque. It
 // returns false when a rule that matters cannot be printed.
-func printChain(ch *rule.Chain, nrs []nlRule, in rule.Interest, v6 bool, pats [][]byte, xlate func(*nlRule, bool) nftRule) bool {
+func printChain(ch *rule.Chain, nrs []rawRule, in rule.Interest, v6 bool, pats [][]byte, xlate func(*rawRule, bool) printedRule) bool {
 	needles := in.Needles
 	nat := ch.Table == "nat"
 	ch.Rules = make([]rule.Rule, len(nrs))
@@ -361,7 +344,7 @@ func printChain(ch *rule.Chain, nrs []nlRule, in rule.Interest, v6 bool, pats []
 // readChainText reads one chain with iptables-nft itself and keeps the
 // handles of the dump when the two agree on the number of rules (else
 // the repair falls back to a restore batch).
-func readChainText(ctx context.Context, text *kernel.Text, rs *rule.Ruleset, table, name string, needles []string, nrs []nlRule) error {
+func readChainText(ctx context.Context, text *Text, rs *rule.Ruleset, table, name string, needles []string, nrs []rawRule) error {
 	rules, err := text.ReadChain(ctx, table, name, needles)
 	if err != nil {
 		return err

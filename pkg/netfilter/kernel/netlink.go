@@ -1,4 +1,4 @@
-package netfilter
+package kernel
 
 import (
 	"errors"
@@ -9,13 +9,12 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
-// The nf_tables requests the Enforcer makes, on pkg/nfnetlink: the
+// nlConn makes the nf_tables requests of NFT on pkg/nfnetlink: the
 // generation id, a rule dump filtered by the kernel to one chain, and a
-// batch that deletes rules by handle. It is what iptables-nft does
-// underneath, without iptables-nft's habit of fetching (and translating)
-// every rule of the table for any command (see docs/performance.md). The
-// socket belongs to the network namespace of the thread that opens it.
-
+// generation-checked batch. It is what iptables-nft does underneath,
+// without iptables-nft's habit of fetching (and translating) every rule
+// of the table for any command (see docs/performance.md). The socket
+// belongs to the network namespace of the thread that opens it.
 type nlConn struct {
 	c *nfnetlink.Conn
 }
@@ -43,11 +42,13 @@ var errNoChain = errors.New("no such chain")
 // genID is the ruleset generation: every committed change increments it.
 func (c *nlConn) genID() (uint32, error) { return c.c.GenID() }
 
-// nlRule is one rule as dumped: its handle and raw expressions.
-type nlRule struct {
-	handle uint64
-	exprs  []byte // NFTA_RULE_EXPRESSIONS payload
-	udata  []byte // NFTA_RULE_USERDATA (a comment), if any
+// rawRule is one rule as the kernel gave it, before it is printed: an
+// nf_tables rule from a dump, or a legacy ipt_entry from a getsockopt
+// copy of its table. printChain prints either.
+type rawRule struct {
+	handle uint64 // nf_tables: the rule's handle; legacy: the entry's offset in the table
+	exprs  []byte // nf_tables: the NFTA_RULE_EXPRESSIONS payload; legacy: the whole ipt_entry
+	udata  []byte // nf_tables: NFTA_RULE_USERDATA (a comment), if any
 	jump   string // legacy: the chain a jump names (its bytes hold an offset)
 }
 
@@ -57,7 +58,7 @@ const dumpAttempts = 3
 
 // dumpRules lists one chain's rules in order; errNoChain when the table
 // or chain does not exist.
-func (c *nlConn) dumpRules(family uint8, table, chain string) ([]nlRule, error) {
+func (c *nlConn) dumpRules(family uint8, table, chain string) ([]rawRule, error) {
 	var msgs []nfnetlink.Message
 	var err error
 	for a := 0; a < dumpAttempts; a++ {
@@ -79,13 +80,13 @@ func (c *nlConn) dumpRules(family uint8, table, chain string) ([]nlRule, error) 
 
 // decodeRules picks the rules of table/chain out of a rule dump (kernels
 // without dump filters send every rule of the family).
-func decodeRules(msgs []nfnetlink.Message, table, chain string) []nlRule {
-	rules := make([]nlRule, 0, len(msgs))
+func decodeRules(msgs []nfnetlink.Message, table, chain string) []rawRule {
+	rules := make([]rawRule, 0, len(msgs))
 	for _, m := range msgs {
 		if m.Type != unix.NFT_MSG_NEWRULE {
 			continue
 		}
-		var r nlRule
+		var r rawRule
 		var tb, ch string
 		attrs(m.Payload, func(t uint16, d []byte) {
 			switch t {
@@ -127,27 +128,14 @@ func (c *nlConn) chainExists(family uint8, table, chain string) (bool, error) {
 	return false, nil
 }
 
-// nlDelete is one rule to delete by handle.
-type nlDelete struct {
-	table, chain string
-	handle       uint64
-}
-
-// deleteRules deletes rules by handle in one transaction that the kernel
-// refuses (ERESTART) when the ruleset changed since generation gen was
-// read, or (ENOENT) when a rule is gone: a stale plan never applies.
-func (c *nlConn) deleteRules(family uint8, gen uint32, ds []nlDelete) error {
-	return c.batch(family, gen, ds, nil)
-}
-
 // batch deletes ds by handle, then sends more (new rules), in one
 // transaction bound to generation gen.
-func (c *nlConn) batch(family uint8, gen uint32, ds []nlDelete, more []nfnetlink.Request) error {
+func (c *nlConn) batch(family uint8, gen uint32, ds []Delete, more []nfnetlink.Request) error {
 	msgs := make([]nfnetlink.Request, 0, len(ds)+len(more))
 	for _, d := range ds {
 		msgs = append(msgs, nfnetlink.Request{Subsys: unix.NFNL_SUBSYS_NFTABLES, Type: unix.NFT_MSG_DELRULE, Family: family,
-			Attrs: []nfnetlink.Attr{nfnetlink.String(unix.NFTA_RULE_TABLE, d.table), nfnetlink.String(unix.NFTA_RULE_CHAIN, d.chain),
-				nfnetlink.U64(unix.NFTA_RULE_HANDLE, d.handle)}})
+			Attrs: []nfnetlink.Attr{nfnetlink.String(unix.NFTA_RULE_TABLE, d.Table), nfnetlink.String(unix.NFTA_RULE_CHAIN, d.Chain),
+				nfnetlink.U64(unix.NFTA_RULE_HANDLE, d.Handle)}})
 	}
 	msgs = append(msgs, more...)
 	if err := c.c.Batch(gen, msgs); err != nil {
@@ -157,4 +145,43 @@ func (c *nlConn) batch(family uint8, gen uint32, ds []nlDelete, more []nfnetlink
 		return fmt.Errorf("delete rules by handle: %w", err)
 	}
 	return nil
+}
+
+// NativeTables lists, over netlink, the nf_tables tables of families ip
+// and inet that iptables-nft does not own ("family name"); nil when
+// netlink cannot tell.
+func NativeTables() []string {
+	c, err := nlDial()
+	if err != nil {
+		return nil
+	}
+	defer c.close()
+	var out []string
+	for _, fam := range []struct {
+		n    uint8
+		name string
+	}{{unix.NFPROTO_IPV4, "ip"}, {unix.NFPROTO_INET, "inet"}} {
+		msgs, err := c.c.Query(nfnetlink.Request{Subsys: unix.NFNL_SUBSYS_NFTABLES, Type: unix.NFT_MSG_GETTABLE,
+			Flags: unix.NLM_F_DUMP, Family: fam.n})
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Type != unix.NFT_MSG_NEWTABLE {
+				continue
+			}
+			attrs(m.Payload, func(t uint16, d []byte) {
+				if t != unix.NFTA_TABLE_NAME {
+					return
+				}
+				name := cstr(d)
+				switch {
+				case fam.name == "ip" && (name == "filter" || name == "nat" || name == "mangle" || name == "raw" || name == "security"):
+				default:
+					out = append(out, fam.name+" "+name)
+				}
+			})
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package netfilter
+package kernel
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -22,8 +21,8 @@ import (
 // every entry and the printing of every rule. The entries are walked into
 // chains, and only the rules that matter are printed (iptText, with the
 // same rules as for nf_tables: printChain), then keyed by rule.Key as
-// before. Anything unexpected returns kernel.ErrUnprintable and the
-// caller reads with iptables-legacy-save instead.
+// before. A rule that matters and that iptText cannot print returns
+// ErrUnprintable, and the read is done with iptables-legacy-save instead.
 
 const (
 	iptSoGetInfo    = 64 // IPT_SO_GET_INFO
@@ -52,7 +51,7 @@ func getsockopt(fd, opt int, b []byte) (int, error) {
 // legacyChains copies table out of the kernel and returns its chains'
 // rules (offset in handle, entry bytes in exprs, resolved jump in jump)
 // and which user chains exist.
-func legacyChains(fd int, table string) (map[string][]nlRule, error) {
+func legacyChains(fd int, table string) (map[string][]rawRule, error) {
 	var blob []byte
 	var info []byte
 	for try := 0; ; try++ {
@@ -81,7 +80,7 @@ func legacyChains(fd int, table string) (map[string][]nlRule, error) {
 // decodeLegacy walks one table's IPT_SO_GET_INFO answer (info) and
 // IPT_SO_GET_ENTRIES copy (blob) into chains. It is pure, so recorded
 // tables test it without root (testdata/kernel).
-func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) {
+func decodeLegacy(table string, info, blob []byte) (map[string][]rawRule, error) {
 	if len(info) < iptInfoLen {
 		return nil, fmt.Errorf("legacy table %s: short IPT_SO_GET_INFO answer (%d bytes)", table, len(info))
 	}
@@ -94,7 +93,7 @@ func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) 
 			underflow[int(binary.NativeEndian.Uint32(info[56+4*h:]))] = true
 		}
 	}
-	chains := map[string][]nlRule{}
+	chains := map[string][]rawRule{}
 	starts := map[int]string{} // first entry of a user chain -> its name
 	cur, user := "", false
 	for off := 0; off+iptEntryLen <= len(blob); {
@@ -118,7 +117,7 @@ func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) 
 				break
 			}
 			cur, user = name, true
-			chains[cur] = []nlRule{}
+			chains[cur] = []rawRule{}
 			starts[off+next] = name
 			off += next
 			continue
@@ -127,7 +126,7 @@ func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) 
 		case underflow[off]:
 			cur = "" // the builtin chain's policy
 		case cur != "":
-			chains[cur] = append(chains[cur], nlRule{handle: uint64(off), exprs: e[:next]})
+			chains[cur] = append(chains[cur], rawRule{handle: uint64(off), exprs: e[:next]})
 		}
 		off += next
 	}
@@ -150,8 +149,8 @@ func decodeLegacy(table string, info, blob []byte) (map[string][]nlRule, error) 
 
 // iptText prints one ipt_entry as iptables-legacy-save does, for the
 // same options as nftText.
-func iptText(nr *nlRule) nftRule {
-	var out nftRule
+func iptText(nr *rawRule) printedRule {
+	var out printedRule
 	e := nr.exprs
 	var parts []string
 	ok := true
@@ -295,15 +294,12 @@ func iptText(nr *nlRule) nftRule {
 	return out
 }
 
-// legacyReader reads the IPv4 legacy tables with getsockopt (readLegacy).
-type legacyReader struct{ e *Enforcer }
+// Legacy reads the legacy backend's IPv4 tables with getsockopt. There
+// is no generation to cache by, so it keeps nothing between reads.
+type Legacy struct{}
 
-func (r legacyReader) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
-	return r.e.readLegacy(ctx, in)
-}
-
-// readLegacy reads the IPv4 chains of in from the legacy tables.
-func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
+// Read reads the IPv4 chains of in from the legacy tables.
+func (Legacy) Read(ctx context.Context, in rule.Interest) (*rule.Ruleset, error) {
 	pats := needleBytes(in.Needles)
 	for _, n := range in.Needles {
 		pats = append(pats, []byte(n))
@@ -316,7 +312,7 @@ func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Rule
 	// Asking the kernel for a table creates it in the namespace: read only
 	// the tables that exist (iptables-legacy-save does the same). This is
 	// the calling thread's own view, like the socket's.
-	names, err := os.ReadFile("/proc/thread-self/net/ip_tables_names")
+	names, err := os.ReadFile(ThreadSelf + "/net/ip_tables_names")
 	if err != nil {
 		return nil, fmt.Errorf("list legacy tables: %w", err)
 	}
@@ -325,7 +321,7 @@ func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Rule
 		loaded[n] = true
 	}
 	rs := rule.NewRuleset(false)
-	tables := map[string]map[string][]nlRule{}
+	tables := map[string]map[string][]rawRule{}
 	for _, c := range in.Chains {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -333,7 +329,7 @@ func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Rule
 		table, name := c.Table, c.Chain
 		tc, done := tables[table]
 		if !done && !loaded[table] {
-			tc, done = map[string][]nlRule{}, true // no such table: builtin chains read as empty
+			tc, done = map[string][]rawRule{}, true // no such table: builtin chains read as empty
 			tables[table] = tc
 		}
 		if !done {
@@ -348,8 +344,8 @@ func (e *Enforcer) readLegacy(ctx context.Context, in rule.Interest) (*rule.Rule
 			continue // builtin: always exists; user chain: missing
 		}
 		ch.Exists = true
-		if !printChain(ch, nrs, in, false, pats, func(nr *nlRule, _ bool) nftRule { return iptText(nr) }) {
-			return nil, kernel.ErrUnprintable
+		if !printChain(ch, nrs, in, false, pats, func(nr *rawRule, _ bool) printedRule { return iptText(nr) }) {
+			return nil, ErrUnprintable
 		}
 		for j := range ch.Rules {
 			ch.Rules[j].Handle = 0 // offsets, not handles
