@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 // bin is the real binary, built once for every CLI test.
@@ -46,39 +47,49 @@ func runAs(t *testing.T, path string, attr *syscall.SysProcAttr, args ...string)
 	return result{code, out.String(), errb.String()}
 }
 
-// hostFiles is a temp dir with a policy that points every path into it and
-// leaves the kernel alone (network tests run in namespaces elsewhere).
+// hostFiles is a temp dir with a policy that points every path into it
+// (test/testpolicy).
 type hostFiles struct {
 	dir, policy, ecsConfig string
+	pol                    *policy.Policy // what newHost wrote
 }
 
-func newHost(t *testing.T, ecsConfig string, extraPolicy string) hostFiles {
+// newHost writes ecsConfig (unless it is "") and a policy that leaves the
+// kernel alone (network.mode ignore; network tests run in namespaces and
+// write their own with writePolicy); edits change that policy.
+func newHost(t *testing.T, ecsConfig string, edits ...func(*policy.Policy)) hostFiles {
 	t.Helper()
 	dir := t.TempDir()
-	h := hostFiles{dir: dir, policy: filepath.Join(dir, "config.yaml"), ecsConfig: filepath.Join(dir, "etc/ecs/ecs.config")}
+	p := testpolicy.New(dir)
+	h := hostFiles{dir: dir, policy: filepath.Join(dir, "config.yaml"), ecsConfig: p.ECSConfig, pol: p}
 	if ecsConfig != "" {
 		os.MkdirAll(filepath.Dir(h.ecsConfig), 0o755)
 		if err := os.WriteFile(h.ecsConfig, []byte(ecsConfig), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: %s
-ecs_config_json: %s
-network:
-  mode: ignore
-docker:
-  dropin_dir: %s
-  sysconfig: %s
-agent:
-  unit: ecs-remediator-test-absent.service
-  proxy_dropin_dir: %s
-%s`, h.ecsConfig, filepath.Join(dir, "var/lib/ecs/ecs.config"), filepath.Join(dir, "etc/ecs/ecs.config.json"),
-		filepath.Join(dir, "docker.service.d"), filepath.Join(dir, "sysconfig/docker"), filepath.Join(dir, "ecs.service.d"), extraPolicy)
-	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {
-		t.Fatal(err)
+	p.Network.Mode = policy.Ignore
+	for _, e := range edits {
+		e(p)
 	}
+	h.writePolicy(t, p)
 	return h
+}
+
+// netPolicy is h's policy for a test that runs the product in a private
+// network namespace with the iptables binary iptables.
+func (h hostFiles) netPolicy(iptables string) *policy.Policy {
+	p := testpolicy.NewNetns(h.dir)
+	p.Network.Iptables = iptables
+	return p
+}
+
+// writePolicy replaces h's policy with p, whose paths must be in the
+// test's temporary directories (h.dir's parent holds every t.TempDir() of
+// t) or the namespace's /proc (testpolicy.Netns).
+func (h hostFiles) writePolicy(t *testing.T, p *policy.Policy) {
+	t.Helper()
+	testpolicy.Write(t, h.policy, p, filepath.Dir(h.dir), testpolicy.Netns)
 }
 
 func decodeReport(t *testing.T, s string) report {
@@ -104,7 +115,7 @@ func findingOf(t *testing.T, r report, item string) (status, detail string) {
 const good = "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"
 
 func TestCheckCompliant(t *testing.T) {
-	h := newHost(t, good, "")
+	h := newHost(t, good)
 	r := run(t, "check", "--config", h.policy, "--json")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
@@ -135,7 +146,7 @@ func TestCheckDrift(t *testing.T) {
 		{"proxy without no_proxy", good + "HTTP_PROXY=10.0.0.1:3128\n", "ecs_config.NO_PROXY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t, tc.file, "")
+			h := newHost(t, tc.file)
 			r := run(t, "check", "--config", h.policy, "--json")
 			if r.code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
@@ -149,7 +160,7 @@ func TestCheckDrift(t *testing.T) {
 }
 
 func TestCheckErrors(t *testing.T) {
-	h := newHost(t, good, "")
+	h := newHost(t, good)
 	// A bad policy names file, line and key, and exits 2.
 	bad := filepath.Join(h.dir, "bad.yaml")
 	os.WriteFile(bad, []byte("ecs_config: /x\nnetwork:\n  agent_port: many\n"), 0o644)
@@ -191,7 +202,7 @@ func TestCheckErrors(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	orig := "# cluster settings\r\nECS_CLUSTER=prod\r\nECS_ENABLE_TASK_IAM_ROLE=\"true\"\r\nUNKNOWN_KEY=keep me\r\n"
-	h := newHost(t, orig, "")
+	h := newHost(t, orig)
 	os.Chmod(h.ecsConfig, 0o640)
 
 	// Dry-run prints a diff and changes nothing.
@@ -238,7 +249,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyCreatesMissingFile(t *testing.T) {
-	h := newHost(t, "", "")
+	h := newHost(t, "")
 	if r := run(t, "apply", "--config", h.policy); r.code != 0 {
 		t.Fatalf("apply: exit %d\n%s", r.code, r.stderr)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -54,25 +55,13 @@ func TestDaemonReopensCredentialPath(t *testing.T) {
 	for _, b := range nstest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip", "unshare", "nsenter", "curl")
-			h := newHost(t, good, "")
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-resync_interval: 60s
-poll_interval: 200ms
-network:
-  iptables: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  restart: never
-  proxy_dropin_dir: %s
-metrics:
-  textfile: "off"
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
-				filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			h := newHost(t, good)
+			p := h.netPolicy(b.Iptables)
+			p.ECSConfigBase = policy.Off
+			p.ResyncInterval, p.PollInterval = 60*time.Second, 200*time.Millisecond
+			p.Persist.Iptables, p.Persist.Sysctl = filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf")
+			p.Agent.Restart = policy.RestartNever
+			h.writePolicy(t, p)
 
 			nstest.Run(t, func() {
 				ln, err := net.Listen("tcp", "127.0.0.1:51679")

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
 )
@@ -48,27 +49,16 @@ func TestDaemonRepairsDrift(t *testing.T) {
 	for _, b := range nstest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-			h := newHost(t, good, "")
+			h := newHost(t, good)
 			textfile := filepath.Join(h.dir, "metrics/ecs_remediator.prom")
 			os.MkdirAll(filepath.Dir(textfile), 0o755)
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-resync_interval: 60s
-poll_interval: 200ms
-network:
-  iptables: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  restart: never
-  proxy_dropin_dir: %s
-metrics:
-  textfile: %s
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
-				filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"), textfile)
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			p := h.netPolicy(b.Iptables)
+			p.ECSConfigBase = policy.Off
+			p.ResyncInterval, p.PollInterval = 60*time.Second, 200*time.Millisecond
+			p.Persist.Iptables, p.Persist.Sysctl = filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf")
+			p.Agent.Restart = policy.RestartNever
+			p.Metrics.Textfile = textfile
+			h.writePolicy(t, p)
 
 			nstest.Run(t, func() {
 				logs := &syncBuffer{}
@@ -171,7 +161,7 @@ metrics:
 // debounce on a finished write, issue 19), the rest of the burst once, a
 // debounce after that repair.
 func TestDaemonBurstIsOneWrite(t *testing.T) {
-	h := newHost(t, good, "debounce: 300ms\n")
+	h := newHost(t, good, func(p *policy.Policy) { p.Debounce = 300 * time.Millisecond })
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "run", "--config", h.policy)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -81,7 +81,9 @@ func closedPort(t *testing.T) string {
 func TestDoctor(t *testing.T) {
 	imds := aemm.Start(t, "")
 	intro, creds := agentPeers(t)
-	peers := fmt.Sprintf("  introspection_url: %s\ndoctor:\n  imds_endpoint: %s\n  credentials_url: %s\n", intro, imds, creds)
+	peers := func(p *policy.Policy) {
+		p.Agent.IntrospectionURL, p.Doctor.IMDSEndpoint, p.Doctor.CredentialsURL = intro, imds, creds
+	}
 
 	h := newHost(t, good, peers)
 	r := run(t, "doctor", "--config", h.policy, "--json")
@@ -221,8 +223,12 @@ func TestLintTrustPolicy(t *testing.T) {
 func TestDaemonDiagnosisLogsOnce(t *testing.T) {
 	intro := closedPort(t)
 	_, creds := agentPeers(t)
-	h := newHost(t, good, fmt.Sprintf("  introspection_url: %s/v1/metadata\ndoctor:\n  interval: 1s\n  timeout: 300ms\n  imds_endpoint: %s\n  credentials_url: %s\n",
-		intro, closedPort(t), creds))
+	imds := closedPort(t)
+	h := newHost(t, good, func(p *policy.Policy) {
+		p.Agent.IntrospectionURL = intro + "/v1/metadata"
+		p.Doctor.Interval, p.Doctor.Timeout = time.Second, 300*time.Millisecond
+		p.Doctor.IMDSEndpoint, p.Doctor.CredentialsURL = imds, creds
+	})
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "run", "--config", h.policy)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -1,16 +1,17 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/envfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/noproxy"
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
 )
 
@@ -18,7 +19,7 @@ import (
 // configured"), doctor agrees, apply removes the line and keeps a backup.
 func TestEmptyQuotedProxy(t *testing.T) {
 	in := good + "HTTP_PROXY=\"\"\n"
-	h := newHost(t, in, "")
+	h := newHost(t, in)
 	r := run(t, "check", "--config", h.policy, "--json")
 	rep := decodeReport(t, r.stdout)
 	if st, detail := findingOf(t, rep, "ecs_config.HTTP_PROXY"); r.code != 1 || st != "drift" || !strings.Contains(detail, "broken proxy") {
@@ -50,7 +51,7 @@ func TestEmptyQuotedProxy(t *testing.T) {
 // doctor shows it as warn.
 func TestInvalidUTF8Warning(t *testing.T) {
 	in := good + "ECS_INSTANCE_ATTRIBUTES={\"owner\": \"Jos\xe9\"}\n"
-	h := newHost(t, in, "")
+	h := newHost(t, in)
 	r := run(t, "check", "--config", h.policy, "--json")
 	st, detail := findingOf(t, decodeReport(t, r.stdout), "ecs_config.environment_file")
 	if r.code != 0 || st != "warn" || !strings.Contains(detail, "line 4") {
@@ -71,7 +72,7 @@ func TestInvalidUTF8Warning(t *testing.T) {
 // NO_PROXY = a,b (a near miss for ecs-init, NO_PROXY=a,b for systemd):
 // after apply both readers have a, b and the required entries.
 func TestNearMissNoProxyApply(t *testing.T) {
-	h := newHost(t, good+"HTTP_PROXY=http://p:3128\nNO_PROXY = a,b\n", "")
+	h := newHost(t, good+"HTTP_PROXY=http://p:3128\nNO_PROXY = a,b\n")
 	if r := run(t, "apply", "--config", h.policy); r.code != 0 {
 		t.Fatalf("apply: %d %s", r.code, r.stderr)
 	}
@@ -88,7 +89,7 @@ func TestNearMissNoProxyApply(t *testing.T) {
 // An unset flag is true by ecs-init's default: the daemon pins it without a
 // restart request; ="true" (the agent reads it as off) is repaired with one.
 func TestDaemonPinsUnsetFlagWithoutRestart(t *testing.T) {
-	h := newHost(t, "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\n", "debounce: 50ms\n")
+	h := newHost(t, "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\n", func(p *policy.Policy) { p.Debounce = 50 * time.Millisecond })
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "run", "--config", h.policy)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -123,7 +124,7 @@ func TestApplyRestartAdvice(t *testing.T) {
 		{"ECS_ENABLE_TASK_IAM_ROLE=true\n", "no agent restart", "restart it (systemctl restart ecs)"},
 		{"ECS_ENABLE_TASK_IAM_ROLE=yes\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n", "restart it (systemctl restart ecs)", "no agent restart"},
 	} {
-		h := newHost(t, tc.file, "")
+		h := newHost(t, tc.file)
 		r := run(t, "apply", "--config", h.policy)
 		if r.code != 0 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, tc.not) {
 			t.Errorf("%q: exit %d\n%s", tc.file, r.code, r.stderr)
@@ -136,8 +137,9 @@ func TestApplyRestartAdvice(t *testing.T) {
 // value is a warning until it runs with the new one; ignore turns it off.
 func TestDockerNoProxyBinary(t *testing.T) {
 	proc := t.TempDir()
-	h := newHost(t, good, "doctor:\n  proc_root: "+proc+"\n")
-	dropin := filepath.Join(h.dir, "docker.service.d", "http-proxy.conf")
+	fakeProc := func(p *policy.Policy) { p.Doctor.ProcRoot = proc }
+	h := newHost(t, good, fakeProc)
+	dropin := filepath.Join(h.pol.Docker.DropinDir, "http-proxy.conf")
 	os.MkdirAll(filepath.Dir(dropin), 0o755)
 	os.WriteFile(dropin, []byte("[Service]\nEnvironment=\"HTTP_PROXY=http://10.0.0.1:3128\" \"NO_PROXY=localhost\"\n"), 0o644)
 	dockerd := func(noProxy string) {
@@ -168,9 +170,7 @@ func TestDockerNoProxyBinary(t *testing.T) {
 		t.Fatalf("after Docker's restart: %s %q", st, detail)
 	}
 
-	off := newHost(t, good, "doctor:\n  proc_root: "+proc+"\n")
-	pol := strings.Replace(string(mustRead(t, off.policy)), "docker:\n", "docker:\n  no_proxy: ignore\n", 1)
-	os.WriteFile(off.policy, []byte(pol), 0o644)
+	off := newHost(t, good, fakeProc, func(p *policy.Policy) { p.Docker.NoProxy = policy.AutoOff })
 	r = run(t, "check", "--config", off.policy, "--json")
 	for _, f := range decodeReport(t, r.stdout).Findings {
 		if f.Item == "docker.no_proxy" {
@@ -196,8 +196,9 @@ func TestDoctorECSAnywhere(t *testing.T) {
 	os.MkdirAll(filepath.Dir(regFile), 0o755)
 	os.MkdirAll(filepath.Dir(credFile), 0o700)
 	os.WriteFile(regFile, []byte(`{"ManagedInstanceID":"mi-0abc","Region":"eu-west-1"}`), 0o600)
-	h := newHost(t, good+"ECS_EXTERNAL=true\nAWS_DEFAULT_REGION=eu-west-1\n",
-		fmt.Sprintf("doctor:\n  proc_root: %s\n  ssm_registration: %s\n  external_credentials: %s\n", filepath.Join(dir, "proc"), regFile, credFile))
+	h := newHost(t, good+"ECS_EXTERNAL=true\nAWS_DEFAULT_REGION=eu-west-1\n", func(p *policy.Policy) {
+		p.Doctor.ProcRoot, p.Doctor.SSMRegistration, p.Doctor.ExternalCredentials = filepath.Join(dir, "proc"), regFile, credFile
+	})
 	doctor := func() map[string]string {
 		r := run(t, "doctor", "--config", h.policy, "--json", "--imds-endpoint", closedPort(t), "--timeout", "200ms")
 		_, st := decodeDoctor(t, r.stdout)

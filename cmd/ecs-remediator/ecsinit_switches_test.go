@@ -4,28 +4,21 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
-// netPolicy is a policy for a namespace test of the network items;
-// network adds keys under network:.
-func netPolicy(h hostFiles, iptables, network string) string {
-	return fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-%spersist:
-  iptables: "off"
-  sysctl: "off"
-  systemd_dir: %s
-agent:
-  proxy_dropin_dir: %s
-`, h.ecsConfig, iptables, network, filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
+// switchesPolicy is the policy of a namespace test of ecs-init's switches:
+// nothing persisted.
+func switchesPolicy(h hostFiles, iptables string) *policy.Policy {
+	p := h.netPolicy(iptables)
+	p.ECSConfigBase = policy.Off
+	p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+	return p
 }
 
 // Contract (issue 15): ecs-init's switches are read as ecs-init reads
@@ -38,20 +31,25 @@ func TestEcsInitSwitches(t *testing.T) {
 	b := nstest.Backends[0]
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
 	for _, tc := range []struct {
-		name, config, network string
-		introRules            bool   // the introspection DROP is made
-		introDetail           string // in the introspection_block finding
-		guardDetail           string // in the localhost_guard finding
+		name, config string
+		block        policy.BoolAuto // network.block_introspection ("": the default)
+		introRules   bool            // the introspection DROP is made
+		introDetail  string          // in the introspection_block finding
+		guardDetail  string          // in the localhost_guard finding
 	}{
 		{"switches quoted", `ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS="true"` + "\n" + `ECS_SKIP_LOCALHOST_TRAFFIC_FILTER='TRUE'` + "\n", "",
 			false, "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true in " /* + path line 4 */, "ecs-remediator keeps it"},
 		{"commented out", "#ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true\n", "", true, "present once", ""},
 		{"invalid for ParseBool", "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=yes\nECS_SKIP_LOCALHOST_TRAFFIC_FILTER=on\n", "", true, "present once", ""},
-		{"forced by policy", "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=1\n", "  block_introspection: true\n", true, "present once", ""},
+		{"forced by policy", "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=1\n", policy.True, true, "present once", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t, good+tc.config, "")
-			os.WriteFile(h.policy, []byte(netPolicy(h, b.Iptables, tc.network)), 0o644)
+			h := newHost(t, good+tc.config)
+			p := switchesPolicy(h, b.Iptables)
+			if tc.block != "" {
+				p.Network.BlockIntrospection = tc.block
+			}
+			h.writePolicy(t, p)
 			nstest.Run(t, func() {
 				if r := run(t, "apply", "--config", h.policy); r.code != 0 {
 					t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -123,8 +121,10 @@ func TestIntrospectionAcceptFollowsDockerBridge(t *testing.T) {
 		{"no answer, docker0 exists", func(t *testing.T) string { return filepath.Join(t.TempDir(), "absent.sock") }, "docker0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t, good, "")
-			os.WriteFile(h.policy, []byte(netPolicy(h, b.Iptables, "  docker_socket: "+tc.socket(t)+"\n")), 0o644)
+			h := newHost(t, good)
+			p := switchesPolicy(h, b.Iptables)
+			p.Network.DockerSocket = tc.socket(t)
+			h.writePolicy(t, p)
 			nstest.Run(t, func() {
 				nstest.Sh(t, "ip link add docker0 type bridge")
 				if r := run(t, "apply", "--config", h.policy); r.code != 0 {
@@ -161,8 +161,10 @@ func TestOlderIntrospectionRuleCounts(t *testing.T) {
 		{"ECS_OFFHOST_INTROSPECTION_INTERFACE_NAME=ens5\n", "ens5"},
 	} {
 		t.Run(tc.ifc, func(t *testing.T) {
-			h := newHost(t, good+tc.config, "")
-			os.WriteFile(h.policy, []byte(netPolicy(h, b.Iptables, "  docker_socket: \"off\"\n")), 0o644)
+			h := newHost(t, good+tc.config)
+			p := switchesPolicy(h, b.Iptables)
+			p.Network.DockerSocket = policy.Off
+			h.writePolicy(t, p)
 			nstest.Run(t, func() {
 				nstest.Sh(t, "ip link add docker0 type bridge")
 				nstest.Sh(t, b.Iptables+" -I INPUT -p tcp -i "+tc.ifc+" --dport 51678 -j DROP")

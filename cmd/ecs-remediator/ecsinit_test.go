@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/ecsinit"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
@@ -178,24 +179,15 @@ func TestDaemonConvergesWithEcsInit(t *testing.T) {
 		t.Run(hc.name, func(t *testing.T) {
 			ip6, save6 := "ip6tables-"+b.Name, "ip6tables-"+b.Name+"-save"
 			nstest.Require(t, b.Iptables, b.Save, b.Restore, ip6, save6, "ip", "sysctl")
-			h := newHost(t, good, "")
+			h := newHost(t, good)
 			path := alternativesDir(t, map[string]string{"iptables": b.Iptables, "ip6tables": ip6, "sysctl": "sysctl", "ip": "ip"})
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-resync_interval: 300s
-network:
-  iptables: %s
-  docker_socket: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  restart: never
-  proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, fakeDockerSocket(t, "docker0"), filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf"),
-				filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			p := h.netPolicy(b.Iptables)
+			p.ECSConfigBase = policy.Off
+			p.ResyncInterval = 300 * time.Second
+			p.Network.DockerSocket = fakeDockerSocket(t, "docker0")
+			p.Persist.Iptables, p.Persist.Sysctl = filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90-ecs.conf")
+			p.Agent.Restart = policy.RestartNever
+			h.writePolicy(t, p)
 
 			nstest.Run(t, func() {
 				// A host with Docker's bridge and an IPv4 default route, or

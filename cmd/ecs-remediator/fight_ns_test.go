@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -23,9 +24,11 @@ import (
 func TestFightElsewhereDoesNotDelayTheGuard(t *testing.T) {
 	b := nstest.Backends[0]
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-	h := newHost(t, good, "")
-	pol := netPolicy(h, b.Iptables, "  docker_socket: \"off\"\n") + "resync_interval: 300s\n"
-	os.WriteFile(h.policy, []byte(pol), 0o644)
+	h := newHost(t, good)
+	p := switchesPolicy(h, b.Iptables)
+	p.Network.DockerSocket = policy.Off
+	p.ResyncInterval = 300 * time.Second
+	h.writePolicy(t, p)
 	bad := "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=false\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"
 	nstest.Run(t, func() {
 		logs := &syncBuffer{}

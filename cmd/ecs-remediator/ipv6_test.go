@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -35,19 +36,11 @@ func TestMixedAlternativesIPv6Backend(t *testing.T) {
 			}
 			nstest.Require(t, append(bins, "ip")...)
 			path := alternativesDir(t, links)
-			h := newHost(t, good, "")
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-persist:
-  iptables: "off"
-  sysctl: "off"
-  systemd_dir: %s
-agent:
-  proxy_dropin_dir: %s
-`, h.ecsConfig, filepath.Join(path, "iptables"), filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			h := newHost(t, good)
+			p := h.netPolicy(filepath.Join(path, "iptables"))
+			p.ECSConfigBase = policy.Off
+			p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+			h.writePolicy(t, p)
 			nstest.Run(t, func() {
 				for i := 0; i < 3; i++ {
 					if r := run(t, "apply", "--config", h.policy); r.code != 0 {
@@ -83,26 +76,17 @@ func TestIPv6RulesFollowProcSysIPv6(t *testing.T) {
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip6tables-nft", "ip6tables-nft-save", "ip")
 	for _, withV6 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("net/ipv6=%v", withV6), func(t *testing.T) {
-			h := newHost(t, good, "")
+			h := newHost(t, good)
 			procSys := filepath.Join(h.dir, "proc-sys")
 			os.MkdirAll(filepath.Join(procSys, "net/ipv4/conf/all"), 0o755)
 			if withV6 {
 				os.MkdirAll(filepath.Join(procSys, "net/ipv6"), 0o755)
 			}
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-  route_localnet: ignore
-  proc_sys: %s
-persist:
-  iptables: "off"
-  sysctl: "off"
-  systemd_dir: %s
-agent:
-  proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, procSys, filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			p := h.netPolicy(b.Iptables)
+			p.ECSConfigBase = policy.Off
+			p.Network.RouteLocalnet, p.Network.ProcSys = policy.Ignore, procSys
+			p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+			h.writePolicy(t, p)
 			nstest.Run(t, func() {
 				// Loopback is up: the namespace has an IPv6 address (::1)
 				// either way.

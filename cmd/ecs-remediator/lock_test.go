@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -23,30 +23,16 @@ func TestDaemonLegacyLockEvents(t *testing.T) {
 		t.Fatalf("nstest.Backends[1] is %s, want legacy", b.Name)
 	}
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-	h := newHost(t, good, "")
+	h := newHost(t, good)
 	lock := filepath.Join(h.dir, "xtables.lock")
-	// Every path the daemon writes is off or in h.dir: a default would be
-	// the host's own (/etc/sysctl.d).
-	pol := fmt.Sprintf(`ecs_config: %[1]s
-ecs_config_base: "off"
-resync_interval: 1h
-poll_interval: 1h
-log_level: debug
-network:
-  iptables: %[2]s
-persist:
-  iptables: "off"
-  sysctl: "off"
-  systemd_dir: %[4]s
-agent:
-  restart: never
-  proxy_dropin_dir: %[3]s
-metrics:
-  textfile: "off"
-docker:
-  no_proxy: ignore
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "ecs.service.d"), filepath.Join(h.dir, "systemd"))
-	os.WriteFile(h.policy, []byte(pol), 0o644)
+	p := h.netPolicy(b.Iptables)
+	p.ECSConfigBase = policy.Off
+	p.ResyncInterval, p.PollInterval = time.Hour, time.Hour
+	p.LogLevel = "debug"
+	p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+	p.Agent.Restart = policy.RestartNever
+	p.Docker.NoProxy = policy.AutoOff
+	h.writePolicy(t, p)
 	env := append(os.Environ(), "XTABLES_LOCKFILE="+lock)
 	nstest.Run(t, func() {
 		logs := &syncBuffer{}

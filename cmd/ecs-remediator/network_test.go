@@ -1,13 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -18,21 +18,13 @@ func TestNetworkCheckApplyInNamespace(t *testing.T) {
 	for _, b := range nstest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-			h := newHost(t, good, "")
+			h := newHost(t, good)
 			saved := filepath.Join(h.dir, "rules.v4")
 			sysctlFile := filepath.Join(h.dir, "sysctl.d/90-ecs-remediator.conf")
-			pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, saved, sysctlFile, filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-			os.WriteFile(h.policy, []byte(pol), 0o644)
+			p := h.netPolicy(b.Iptables)
+			p.ECSConfigBase = policy.Off
+			p.Persist.Iptables, p.Persist.Sysctl = saved, sysctlFile
+			h.writePolicy(t, p)
 
 			nstest.Run(t, func() {
 				r := run(t, "check", "--config", h.policy, "--json")
@@ -128,21 +120,14 @@ func stripCounters(s string) string {
 func TestCheckWithoutRoot(t *testing.T) {
 	b := nstest.Backends[0]
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-	h := newHost(t, good, "")
+	h := newHost(t, good)
 	for d := h.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755) // nobody reads the policy and ecs.config
 	}
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-persist:
-  iptables: "off"
-  sysctl: "off"
-agent:
-  proxy_dropin_dir: %s
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "ecs.service.d"))
-	os.WriteFile(h.policy, []byte(pol), 0o644)
+	p := h.netPolicy(b.Iptables)
+	p.ECSConfigBase = policy.Off
+	p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+	h.writePolicy(t, p)
 	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	exe := filepath.Join(h.dir, "ecs-remediator") // bin's directory is private
 	if data, err := os.ReadFile(bin); err != nil || os.WriteFile(exe, data, 0o755) != nil {

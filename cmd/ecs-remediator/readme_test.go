@@ -130,24 +130,12 @@ func TestReadmeCommandsWork(t *testing.T) {
 func runBinaryCommands(t *testing.T, cmds [][]string) {
 	b := nstest.Backends[0]
 	nstest.Require(t, b.Iptables, b.Save, b.Restore, "ip")
-	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n", "")
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  unit: ecs-remediator-test-absent.service
-  proxy_dropin_dir: %s
-doctor:
-  imds_endpoint: http://127.0.0.1:9
-metrics:
-  textfile: "off"
-`, h.ecsConfig, b.Iptables, filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90.conf"), filepath.Join(h.dir, "systemd"), filepath.Join(h.dir, "ecs.service.d"))
-	os.WriteFile(h.policy, []byte(pol), 0o644)
+	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n")
+	p := h.netPolicy(b.Iptables)
+	p.ECSConfigBase = policy.Off
+	p.Persist.Iptables, p.Persist.Sysctl = filepath.Join(h.dir, "rules.v4"), filepath.Join(h.dir, "90.conf")
+	p.Doctor.IMDSEndpoint = "http://127.0.0.1:9"
+	h.writePolicy(t, p)
 	nstest.Run(t, func() {
 		for _, args := range cmds {
 			name := "ecs-remediator " + strings.Join(args, " ")

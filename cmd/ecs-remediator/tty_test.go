@@ -11,8 +11,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 )
 
 // openPTY opens a new pseudo-terminal of cols columns (0: leave the size
@@ -130,7 +133,7 @@ var unwrapEnv = []string{"COLUMNS="}
 // finding and each fix whole on one line.
 func TestTableFitsTerminal(t *testing.T) {
 	long := strings.Repeat("x", 30)
-	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\nHTTP_PROXY=http://proxy."+long+".example:3128\n", "")
+	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\nHTTP_PROXY=http://proxy."+long+".example:3128\n")
 	for _, cols := range []int{80, 100, 200} {
 		r := runTTY(t, cols, unwrapEnv, "check", "--config", h.policy)
 		if r.code != 1 {
@@ -216,7 +219,7 @@ func TestShortFix(t *testing.T) {
 // their fields.
 func TestApplyLogFormats(t *testing.T) {
 	const drifted = "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n"
-	h := newHost(t, drifted, "")
+	h := newHost(t, drifted)
 	r := runTTY(t, 80, unwrapEnv, "apply", "--config", h.policy)
 	if r.code != 0 || !strings.Contains(r.stdout, "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line 1") {
 		t.Fatalf("apply on a terminal: exit %d\n%s", r.code, r.stdout)
@@ -257,9 +260,9 @@ func TestApplyLogFormats(t *testing.T) {
 
 // The daemon in a terminal prints sentences too.
 func TestRunOnTerminal(t *testing.T) {
-	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n", "metrics:\n  textfile: \"off\"\ndoctor:\n  interval: 1h\n")
-	pol, _ := os.ReadFile(h.policy) // its agent: section, plus restart: never
-	os.WriteFile(h.policy, []byte(strings.Replace(string(pol), "agent:\n", "agent:\n  restart: never\n", 1)), 0o644)
+	h := newHost(t, "ECS_ENABLE_TASK_IAM_ROLE=\"true\"\n", func(p *policy.Policy) {
+		p.Metrics.Textfile, p.Doctor.Interval, p.Agent.Restart = policy.Off, time.Hour, policy.RestartNever
+	})
 	out := startTTY(t, 100, "run", "--config", h.policy)
 	eventually(t, "the repair logged", out, func() bool {
 		return strings.Contains(out.String(), "ecs_config.ECS_ENABLE_TASK_IAM_ROLE: rewrote line 1")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,7 +111,10 @@ func TestHelpIsGNUStyle(t *testing.T) {
 }
 
 func TestPolicyKeySuggestion(t *testing.T) {
-	h := newHost(t, good, "task_iam_rol: enforce\n")
+	h := newHost(t, good)
+	// A typo appended to a valid policy.
+	pol := append(mustRead(t, h.policy), "task_iam_rol: enforce\n"...)
+	os.WriteFile(h.policy, pol, 0o644)
 	r := run(t, "check", "--config", h.policy)
 	if r.code != 2 || !strings.Contains(r.stderr, h.policy+":") || !strings.Contains(r.stderr, "did you mean task_iam_role?") {
 		t.Fatalf("exit %d stderr %q", r.code, r.stderr)

@@ -16,8 +16,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 const docFile = "ecs-remediator-diagnose.yaml"
@@ -246,27 +250,15 @@ func newHost(t *testing.T, ecsConfig string) host {
 	if err := os.WriteFile(h.ecsConfig, []byte(ecsConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "proc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	policy := fmt.Sprintf(`ecs_config: %[1]s/ecs.config
-ecs_config_base: "off"
-network: {mode: ignore}
-persist: {iptables: "off", sysctl: "off"}
-agent:
-  proxy_dropin: ignore
-  restart: never
-  introspection_url: http://127.0.0.1:9/v1/metadata
-doctor:
-  imds_endpoint: http://127.0.0.1:9
-  credentials_url: http://127.0.0.1:9/v2/credentials/
-  timeout: 1s
-  proc_root: %[1]s/proc
-metrics: {textfile: "off", listen: "off"}
-`, dir)
-	if err := os.WriteFile(h.policy, []byte(policy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := testpolicy.New(dir)
+	p.ECSConfig, p.ECSConfigBase = h.ecsConfig, policy.Off
+	p.Network.Mode = policy.Ignore
+	p.Persist.Iptables, p.Persist.Sysctl = policy.Off, policy.Off
+	p.Agent.ProxyDropin, p.Agent.Restart = policy.AutoOff, policy.RestartNever
+	p.Agent.IntrospectionURL = "http://127.0.0.1:9/v1/metadata"
+	p.Doctor.IMDSEndpoint, p.Doctor.CredentialsURL = "http://127.0.0.1:9", "http://127.0.0.1:9/v2/credentials/"
+	p.Doctor.Timeout, p.Doctor.ProcRoot = time.Second, filepath.Join(dir, "proc")
+	testpolicy.Write(t, h.policy, p)
 	return h
 }
 

@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 // backend is one iptables flavour (as test/nstest.Backends).
@@ -62,24 +64,15 @@ func newHost(root string, b backend, name string) (*host, error) {
 	}
 	// Every path the product reads or writes is in dir, except
 	// network.proc_sys: route_localnet is private to the namespace.
-	pol := fmt.Sprintf(`ecs_config: %[1]s/etc/ecs/ecs.config
-ecs_config_base: "off"
-network:
-  iptables: %[2]s
-persist:
-  iptables: %[1]s/rules.v4
-  sysctl: %[1]s/90-ecs-remediator.conf
-  systemd_dir: %[1]s/systemd
-agent:
-  unit: %[3]s
-  proxy_dropin_dir: %[1]s/ecs.service.d
-doctor:
-  proc_root: %[1]s/proc
-metrics:
-  textfile: %[1]s/metrics/ecs_remediator.prom
-  listen: %[4]s
-`, dir, b.Iptables, agentUnit, metricsAddr)
-	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {
+	p := func(s string) string { return filepath.Join(dir, s) }
+	pol := testpolicy.NewNetns(dir)
+	pol.ECSConfigBase = policy.Off
+	pol.Network.Iptables = b.Iptables
+	pol.Persist.Iptables, pol.Persist.Sysctl, pol.Persist.SystemdDir = p("rules.v4"), p("90-ecs-remediator.conf"), p("systemd")
+	pol.Agent.Unit, pol.Agent.ProxyDropinDir = agentUnit, p("ecs.service.d")
+	pol.Doctor.ProcRoot = p("proc")
+	pol.Metrics.Textfile, pol.Metrics.Listen = p("metrics/ecs_remediator.prom"), metricsAddr
+	if err := testpolicy.WriteFile(h.policy, pol, testpolicy.Netns); err != nil {
 		return nil, err
 	}
 	ns, err := newNetns()

@@ -54,7 +54,7 @@ func TestKillDuringRepair(t *testing.T) {
 	// catch a write in flight. Nothing here is asserted about time.
 	var landed time.Duration
 	{
-		h := newHost(t, driftedBody(-1), "")
+		h := newHost(t, driftedBody(-1))
 		start := time.Now()
 		d := startDaemon(t, h.policy)
 		eventually(t, "calibration repair", d, func() bool {
@@ -73,7 +73,7 @@ func TestKillDuringRepair(t *testing.T) {
 	}
 	t.Logf("a repair lands about %s after start", landed)
 
-	h := newHost(t, "", "")
+	h := newHost(t, "")
 	dir := h.dir + "/etc/ecs"
 	// Phase A (the first quarter): no backup yet, as on a fresh host; a
 	// kill may land in the middle of taking it. Phase B: the backup was

@@ -31,7 +31,7 @@ func TestFightBacksOff(t *testing.T) {
 	}
 	good := "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"
 	bad := "ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=false\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n"
-	h := newHost(t, good, "resync_interval: 1s\n")
+	h := newHost(t, good, resync1s)
 	d := startDaemon(t, h.policy)
 	d.waitUp(t)
 	pid := d.cmd.Process.Pid

@@ -186,7 +186,7 @@ func hasAll(s string, want ...string) bool {
 func TestHostileFilesOneShot(t *testing.T) {
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t, compliant, "")
+			h := newHost(t, compliant)
 			tc.make(t, h)
 			before := snapshot(t, h.dir)
 			r := run(t, "check", "--config", h.policy)
@@ -218,7 +218,7 @@ func TestHostileFilesOneShot(t *testing.T) {
 func TestHostileFilesDaemon(t *testing.T) {
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t, compliant, "resync_interval: 1s\n")
+			h := newHost(t, compliant, resync1s)
 			d := startDaemon(t, h.policy)
 			d.waitUp(t)
 			tc.make(t, h)

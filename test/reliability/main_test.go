@@ -23,7 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 // bin is the real binary, built once.
@@ -61,14 +63,15 @@ func run(t *testing.T, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-// host is a temp dir with a policy that points every path into it.
+// host is a temp dir with a policy that points every path into it
+// (test/testpolicy).
 type host struct {
 	dir, policy, ecsConfig, backup string
+	pol                            *policy.Policy // as last written
 }
 
-// newHost writes ecsConfig (unless it is "") and a policy; extra is
-// appended to the policy's top level.
-func newHost(t *testing.T, ecsConfig, extra string) host {
+// newHost writes ecsConfig (unless it is "") and a policy with edits.
+func newHost(t *testing.T, ecsConfig string, edits ...func(*policy.Policy)) host {
 	t.Helper()
 	dir := t.TempDir()
 	h := host{
@@ -77,6 +80,7 @@ func newHost(t *testing.T, ecsConfig, extra string) host {
 		ecsConfig: filepath.Join(dir, "etc/ecs/ecs.config"),
 	}
 	h.backup = h.ecsConfig + ".ecs-remediator.orig"
+	h.pol = h.basePolicy()
 	if err := os.MkdirAll(filepath.Dir(h.ecsConfig), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -85,38 +89,40 @@ func newHost(t *testing.T, ecsConfig, extra string) host {
 			t.Fatal(err)
 		}
 	}
-	h.writePolicy(t, extra)
+	h.writePolicy(t, edits...)
 	return h
 }
 
-func (h host) writePolicy(t *testing.T, extra string) {
-	t.Helper()
+// basePolicy is the policy of every host: the kernel side off, nothing
+// restarted, the network checks of doctor at a closed port, the files
+// where the tests look for them in h.dir.
+func (h host) basePolicy() *policy.Policy {
 	p := func(s string) string { return filepath.Join(h.dir, s) }
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: %s
-backup: %s
-network:
-  mode: ignore
-  proc_sys: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  unit: ecs-remediator-test-absent.service
-  restart: never
-  proxy_dropin_dir: %s
-doctor:
-  imds_endpoint: http://127.0.0.1:9
-  credentials_url: http://127.0.0.1:9/v2/credentials/
-metrics:
-  textfile: %s
-%s`, h.ecsConfig, p("var/lib/ecs/ecs.config"), h.backup, p("proc/sys"), p("persist/rules.v4"), p("persist/90-ecs.conf"),
-		p("systemd"), p("ecs.service.d"), p("metrics/ecs_remediator.prom"), extra)
-	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pol := testpolicy.New(h.dir)
+	pol.Network.Mode = policy.Ignore
+	pol.Persist.Iptables, pol.Persist.Sysctl = p("persist/rules.v4"), p("persist/90-ecs.conf")
+	pol.Persist.SystemdDir = p("systemd")
+	pol.Agent.Restart = policy.RestartNever
+	pol.Agent.ProxyDropinDir = p("ecs.service.d")
+	pol.Doctor.IMDSEndpoint, pol.Doctor.CredentialsURL = "http://127.0.0.1:9", "http://127.0.0.1:9/v2/credentials/"
+	pol.Metrics.Textfile = p("metrics/ecs_remediator.prom")
+	return pol
 }
+
+// writePolicy applies edits to h's policy (ecs_config and backup are h's)
+// and writes it; every path must be in the test's temporary directories
+// (h.dir's parent holds every t.TempDir() of t).
+func (h host) writePolicy(t *testing.T, edits ...func(*policy.Policy)) {
+	t.Helper()
+	h.pol.ECSConfig, h.pol.Backup = h.ecsConfig, h.backup
+	for _, e := range edits {
+		e(h.pol)
+	}
+	testpolicy.Write(t, h.policy, h.pol, filepath.Dir(h.dir))
+}
+
+// resync1s is the edit of the tests that wait for the periodic resync.
+func resync1s(p *policy.Policy) { p.ResyncInterval = time.Second }
 
 // syncBuffer collects a daemon's log lines while it runs.
 type syncBuffer = testbin.Log

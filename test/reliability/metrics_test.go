@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 )
 
 // idleClients opens n idle TCP connections to addr from uid 65534 (the
@@ -69,13 +71,8 @@ func openFDs(t *testing.T, pid int) int {
 // ecs.config is still repaired, and /metrics answers again once they are
 // gone.
 func TestMetricsListenerIdleConnections(t *testing.T) {
-	h := newHost(t, compliant, "")
 	port := freePort(t)
-	pol, _ := os.ReadFile(h.policy)
-	pol = []byte(strings.Replace(string(pol), "metrics:\n", fmt.Sprintf("metrics:\n  listen: localhost:%d\n", port), 1))
-	if err := os.WriteFile(h.policy, pol, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h := newHost(t, compliant, func(p *policy.Policy) { p.Metrics.Listen = fmt.Sprintf("localhost:%d", port) })
 	d := startDaemon(t, h.policy)
 	d.waitUp(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)

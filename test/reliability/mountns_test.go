@@ -60,7 +60,7 @@ func fromHost(fn func()) {
 // daemon, shown the drift while it runs, logs the same, changes nothing
 // and stays up.
 func TestReadOnlyFileSystem(t *testing.T) {
-	h := newHost(t, drifted, "resync_interval: 1s\n")
+	h := newHost(t, drifted, resync1s)
 	etc := filepath.Dir(h.ecsConfig)
 	inMountNS(t, func() {
 		if err := unix.Mount(etc, etc, "", unix.MS_BIND, ""); err != nil {
@@ -114,7 +114,7 @@ func TestReadOnlyFileSystem(t *testing.T) {
 // fit; the daemon logs the same, keeps the original and stays up, and
 // repairs once there is room again.
 func TestFullDisk(t *testing.T) {
-	h := newHost(t, "", "resync_interval: 1s\n")
+	h := newHost(t, "", resync1s)
 	etc := filepath.Dir(h.ecsConfig)
 	inMountNS(t, func() {
 		if err := unix.Mount("tmpfs", etc, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
@@ -145,9 +145,9 @@ func TestFullDisk(t *testing.T) {
 			t.Fatalf("apply: exit %d, want 2 naming the file and the full disk\n%s", r.code, r.stderr)
 		}
 		// The backup fits elsewhere; the new ecs.config does not.
-		other := newHost(t, "", "")
+		other := newHost(t, "")
 		other.ecsConfig, other.backup = h.ecsConfig, filepath.Join(other.dir, "ecs.config.orig")
-		other.writePolicy(t, "")
+		other.writePolicy(t)
 		r = run(t, "apply", "--config", other.policy)
 		if r.code != 2 || !hasAll(r.stderr, h.ecsConfig, "no space left on device", "was left as it was") {
 			t.Fatalf("apply: exit %d, want 2 naming the file and the full disk\n%s", r.code, r.stderr)
@@ -198,7 +198,7 @@ func TestFullDisk(t *testing.T) {
 func TestInvalidUTF8KeptByteForByte(t *testing.T) {
 	in := "# caf\xe9 cr\xe8me\nECS_CLUSTER=\xff\xfe\x80prod\nECS_ENABLE_TASK_IAM_ROLE=\xc3(\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\nUNKNOWN=\xed\xa0\x80\n"
 	want := "# caf\xe9 cr\xe8me\nECS_CLUSTER=\xff\xfe\x80prod\nECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\nUNKNOWN=\xed\xa0\x80\n"
-	h := newHost(t, in, "")
+	h := newHost(t, in)
 	if r := run(t, "check", "--config", h.policy); r.code != 1 {
 		t.Fatalf("check: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 // policyCase is one mistake in a policy file. The line holding the
@@ -243,6 +244,26 @@ func TestPolicyCasesCoverEveryKey(t *testing.T) {
 	}
 }
 
+// sections splits p's policy file into its top-level keys, each with the
+// lines below it.
+func sections(t *testing.T, p *policy.Policy) []string {
+	data, err := testpolicy.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if l == "" {
+			continue
+		}
+		if len(out) == 0 || !strings.HasPrefix(l, " ") {
+			out = append(out, "")
+		}
+		out[len(out)-1] += l
+	}
+	return out
+}
+
 func merge(m map[string]bool, k string) map[string]bool {
 	if m == nil {
 		m = map[string]bool{}
@@ -258,21 +279,20 @@ func TestPolicyMistakes(t *testing.T) {
 	ecsConfig := filepath.Join(dir, "etc/ecs/ecs.config")
 	os.MkdirAll(filepath.Dir(ecsConfig), 0o755)
 	os.WriteFile(ecsConfig, []byte(drifted), 0o644)
+	safePolicy := testpolicy.New(dir)
+	safePolicy.Network.Mode = policy.Ignore
+	safe := sections(t, safePolicy)
 	before := snapshot(t, dir)
 	for i, c := range policyCases {
 		t.Run(fmt.Sprintf("%s/%s", c.kind, c.key), func(t *testing.T) {
 			// Should a case wrongly pass, check must still read nothing of
-			// the host's: point what the case leaves alone at the temp dir.
+			// the host's: the sections the case leaves alone are those of
+			// a policy that points every path at the temp dir.
 			doc := c.doc
-			for _, safe := range []struct{ key, line string }{
-				{"ecs_config", "ecs_config: " + ecsConfig},
-				{"ecs_config_base", "ecs_config_base: \"off\""},
-				{"ecs_config_json", "ecs_config_json: \"off\""},
-				{"network", "network: {mode: ignore}"},
-				{"agent", "agent: {unit: ecs-remediator-test-absent.service, proxy_dropin_dir: " + filepath.Join(dir, "dropin") + "}"},
-			} {
-				if !regexp.MustCompile(`(?m)^` + safe.key + `:`).MatchString(doc) {
-					doc = safe.line + "\n" + doc
+			for _, section := range safe {
+				key := section[:strings.Index(section, ":")]
+				if !regexp.MustCompile(`(?m)^` + key + `:`).MatchString(doc) {
+					doc = section + doc
 				}
 			}
 			line := 0

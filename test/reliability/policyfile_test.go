@@ -39,7 +39,7 @@ func overlayHostDirs(t *testing.T, dir string) (upper func(hostDir string) strin
 // never reach the host.
 func TestPolicyFileDeletedWhileRunning(t *testing.T) {
 	nstest.Require(t, "unshare", "iptables-nft")
-	h := newHost(t, compliant, "resync_interval: 1s\n")
+	h := newHost(t, compliant, resync1s)
 	hostBefore := snapshot(t, "/etc/ecs")
 	inMountNS(t, func() {
 		upper := overlayHostDirs(t, t.TempDir())

@@ -3,7 +3,6 @@ package reliability
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 // netHost is a host whose kernel side is on: the binary runs in a private
@@ -29,37 +30,18 @@ type netHost struct {
 func newNetHost(t *testing.T) netHost {
 	t.Helper()
 	nstest.Require(t, "unshare", "nsenter", "iptables-nft", "iptables-nft-save", "iptables-nft-restore")
-	h := netHost{host: newHost(t, compliant, "")}
+	h := netHost{host: newHost(t, compliant)}
 	h.saved = filepath.Join(h.dir, "persist/rules.v4")
 	h.sysctlConf = filepath.Join(h.dir, "persist/90-ecs.conf")
 	h.dropins = filepath.Join(h.dir, "ecs.service.d")
 	os.MkdirAll(filepath.Dir(h.saved), 0o755)
 	os.MkdirAll(h.dropins, 0o755)
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: %s
-backup: %s
-resync_interval: 1s
-network:
-  mode: enforce
-  iptables: iptables-nft
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  unit: ecs-remediator-test-absent.service
-  restart: never
-  proxy_dropin_dir: %s
-doctor:
-  imds_endpoint: http://127.0.0.1:9
-  credentials_url: http://127.0.0.1:9/v2/credentials/
-metrics:
-  textfile: "off"
-`, h.ecsConfig, filepath.Join(h.dir, "var/lib/ecs/ecs.config"), h.backup, h.saved, h.sysctlConf,
-		filepath.Join(h.dir, "systemd"), h.dropins)
-	if err := os.WriteFile(h.policy, []byte(pol), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The kernel side on, in the namespace's own /proc/sys.
+	p := h.pol
+	resync1s(p)
+	p.Network.Mode, p.Network.Iptables, p.Network.ProcSys = policy.Enforce, "iptables-nft", policy.Default().Network.ProcSys
+	p.Metrics.Textfile = policy.Off
+	testpolicy.Write(t, h.policy, p, filepath.Dir(h.dir), testpolicy.Netns)
 	return h
 }
 
@@ -225,7 +207,7 @@ func startDaemonNS(t *testing.T, policy string) *daemon {
 // the backup included: apply never hangs (run bounds every command), and
 // the backup, when one is made, is a regular file holding the original.
 func TestFIFOSwappedDuringApply(t *testing.T) {
-	h := newHost(t, drifted, "")
+	h := newHost(t, drifted)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -266,7 +248,7 @@ func TestFIFOSwappedDuringApply(t *testing.T) {
 // naming the file and the cap, for every command that reads it, without
 // reading it into memory.
 func TestHugePolicyFile(t *testing.T) {
-	h := newHost(t, compliant, "")
+	h := newHost(t, compliant)
 	f, err := os.Create(h.policy)
 	if err != nil {
 		t.Fatal(err)

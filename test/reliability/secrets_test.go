@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 )
 
 // The secrets of the host below; none may appear in any output.
@@ -52,16 +54,12 @@ func secretHost(t *testing.T) host {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	h := newHost(t, secretConfig, `extra_settings:
-  ECS_ENGINE_AUTH_DATA: '{"https://index.docker.io/v1/":{"auth":"bmV3c2VjcmV0dmFsdWU=","email":"a@b.c"}}'
-`)
 	// The doctor section of the base policy points at port 9; this one
 	// at the server above.
-	pol, _ := os.ReadFile(h.policy)
-	pol = []byte(strings.Replace(string(pol), "http://127.0.0.1:9/v2/credentials/", "http://"+ln.Addr().String()+"/v2/credentials/", 1))
-	if err := os.WriteFile(h.policy, pol, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h := newHost(t, secretConfig, func(p *policy.Policy) {
+		p.ExtraSettings = map[string]string{"ECS_ENGINE_AUTH_DATA": `{"https://index.docker.io/v1/":{"auth":"bmV3c2VjcmV0dmFsdWU=","email":"a@b.c"}}`}
+		p.Doctor.CredentialsURL = "http://" + ln.Addr().String() + "/v2/credentials/"
+	})
 	dropins := filepath.Join(h.dir, "ecs.service.d")
 	os.MkdirAll(dropins, 0o755)
 	if err := os.WriteFile(filepath.Join(dropins, "http-proxy.conf"),
@@ -111,11 +109,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// The daemon repairs the same drift again: its log and metrics.
 	writeAtomic(t, h.ecsConfig, secretConfig)
 	port := freePort(t)
-	pol, _ := os.ReadFile(h.policy)
-	pol = []byte(strings.Replace(string(pol), "metrics:\n", fmt.Sprintf("metrics:\n  listen: 127.0.0.1:%d\n", port), 1))
-	if err := os.WriteFile(h.policy, pol, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.writePolicy(t, func(p *policy.Policy) { p.Metrics.Listen = fmt.Sprintf("127.0.0.1:%d", port) })
 	d := startDaemon(t, h.policy)
 	d.waitUp(t)
 	eventually(t, "the daemon repairs", d, func() bool {

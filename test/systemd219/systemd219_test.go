@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 	"github.com/ecs-remediator/ecs-remediator/test/testbin"
+	"github.com/ecs-remediator/ecs-remediator/test/testpolicy"
 )
 
 var (
@@ -220,26 +222,17 @@ func newHost(t *testing.T, iptables string) host {
 	os.MkdirAll(filepath.Dir(h.ecsConfig), 0o755)
 	os.WriteFile(h.ecsConfig, []byte("ECS_CLUSTER=al2\nECS_ENABLE_TASK_IAM_ROLE=\"true\"\n"), 0o644)
 	p := func(s string) string { return filepath.Join(dir, s) }
-	pol := fmt.Sprintf(`ecs_config: %s
-ecs_config_base: "off"
-network:
-  iptables: %s
-persist:
-  iptables: %s
-  sysctl: %s
-  systemd_dir: %s
-agent:
-  unit: ecs-remediator-test-absent.service
-  restart: never
-  proxy_dropin_dir: %s
-doctor:
-  imds_endpoint: http://127.0.0.1:9
-  credentials_url: http://127.0.0.1:9/v2/credentials/
-metrics:
-  textfile: %s
-resync_interval: 2s
-`, h.ecsConfig, iptables, p("rules.v4"), p("sysctl.d/90-ecs-remediator.conf"), p("systemd"), p("ecs.service.d"), p("metrics/ecs_remediator.prom"))
-	os.WriteFile(h.policy, []byte(pol), 0o644)
+	pol := testpolicy.NewNetns(dir)
+	pol.ECSConfigBase = policy.Off
+	pol.Network.Iptables = iptables
+	pol.Persist.Iptables, pol.Persist.Sysctl = p("rules.v4"), p("sysctl.d/90-ecs-remediator.conf")
+	pol.Persist.SystemdDir = p("systemd")
+	pol.Agent.Restart = policy.RestartNever
+	pol.Agent.ProxyDropinDir = p("ecs.service.d")
+	pol.Doctor.IMDSEndpoint, pol.Doctor.CredentialsURL = "http://127.0.0.1:9", "http://127.0.0.1:9/v2/credentials/"
+	pol.Metrics.Textfile = p("metrics/ecs_remediator.prom")
+	pol.ResyncInterval = 2 * time.Second
+	testpolicy.Write(t, h.policy, pol, testpolicy.Netns)
 	return h
 }
 
