@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -219,15 +220,25 @@ func TestLintTrustPolicy(t *testing.T) {
 }
 
 // The daemon runs the local diagnosis periodically and logs a new failure
-// once, however long it lasts, and its recovery once.
+// once, however long it lasts, and its recovery once. The runs are counted
+// at the credentials endpoint (each run asks it once, and runs one at a
+// time), so a loaded machine makes the test wait longer, never pass on
+// fewer runs; the timeout is generous so a slow answer is no failure (the
+// closed ports refuse at once).
 func TestDaemonDiagnosisLogsOnce(t *testing.T) {
 	intro := closedPort(t)
-	_, creds := agentPeers(t)
+	var asked atomic.Int64
+	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"code":"NoIdInRequest","message":"CredentialsV2Request: No ID in the request"}`)
+	}))
+	defer creds.Close()
 	imds := closedPort(t)
 	h := newHost(t, good, func(p *policy.Policy) {
 		p.Agent.IntrospectionURL = intro + "/v1/metadata"
-		p.Doctor.Interval, p.Doctor.Timeout = time.Second, 300*time.Millisecond
-		p.Doctor.IMDSEndpoint, p.Doctor.CredentialsURL = imds, creds
+		p.Doctor.Interval, p.Doctor.Timeout = time.Second, 10*time.Second
+		p.Doctor.IMDSEndpoint, p.Doctor.CredentialsURL = imds, creds.URL+"/v2/credentials/"
 	})
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "run", "--config", h.policy)
@@ -236,9 +247,16 @@ func TestDaemonDiagnosisLogsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	// moreRuns waits until n more runs have finished: the (n+1)th has
+	// asked the endpoint.
+	moreRuns := func(n int64) {
+		t.Helper()
+		n0 := asked.Load()
+		eventually(t, fmt.Sprintf("%d more diagnosis runs", n), logs, func() bool { return asked.Load() > n0+n })
+	}
 	failed := func() int { return strings.Count(logs.String(), `"action": "diagnosis-failed", "detail": "GET `+intro) }
 	eventually(t, "introspection failure logged", logs, func() bool { return failed() == 1 })
-	time.Sleep(3500 * time.Millisecond) // three more runs
+	moreRuns(3)
 	if n := failed(); n != 1 {
 		t.Fatalf("the same failure logged %d times:\n%s", n, logs.String())
 	}
@@ -258,7 +276,7 @@ func TestDaemonDiagnosisLogsOnce(t *testing.T) {
 	defer srv.Close()
 	recovered := func() int { return strings.Count(logs.String(), `agent.introspection: passes again`) }
 	eventually(t, "recovery logged", logs, func() bool { return recovered() == 1 })
-	time.Sleep(2500 * time.Millisecond)
+	moreRuns(2)
 	if n := recovered(); n != 1 || failed() != 1 {
 		t.Fatalf("recovery logged %d times, failure %d times:\n%s", n, failed(), logs.String())
 	}
