@@ -9,13 +9,6 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Planning is pure: from the rules we want and the ruleset as read, decide
-// which of our rules are missing, duplicated or out of order, and the one
-// iptables-restore batch that repairs them. Foreign rules are only ever
-// read: deletions name one of OUR rules by its printed text, so even a
-// stale batch cannot delete anything else (and restore fails as a whole
-// when a rule is gone, which the caller answers by reading again).
-
 // ruleState is what was found for one wanted rule.
 type ruleState struct {
 	w           *rule.Want
@@ -86,7 +79,13 @@ type slot struct {
 	insert bool
 }
 
-// makePlan compares ws (one family) with rs.
+// makePlan compares ws (one family) with rs. Planning is pure: from the
+// rules we want and the ruleset as read, decide which of our rules are
+// missing, duplicated or out of order, and the one iptables-restore batch
+// that repairs them. Foreign rules are only ever read: deletions name one
+// of OUR rules by its printed text, so even a stale batch cannot delete
+// anything else (and restore fails as a whole when a rule is gone, which
+// the caller answers by reading again).
 func makePlan(ws []rule.Want, rs *rule.Ruleset) *plan {
 	p := &plan{}
 	states := make([]*ruleState, len(ws))

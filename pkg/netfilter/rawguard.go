@@ -6,7 +6,10 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// The raw-table localhost guard: `-t raw -I PREROUTING ! -i lo -d
+// rawGuardArgs is the rule as we spell it.
+var rawGuardArgs = strings.Fields("! -i lo -d 127.0.0.0/8 -j DROP")
+
+// rawGuard is the raw-table localhost guard: `-t raw -I PREROUTING ! -i lo -d
 // 127.0.0.0/8 -j DROP`. The conntrack guard in filter INPUT (ecs-init's)
 // can be shadowed by any foreign ACCEPT above it (`-I INPUT 1 -i eth0 -j
 // ACCEPT`), and it lets through packets with a spoofed 127.0.0.0/8
@@ -26,10 +29,6 @@ import (
 // drift if a rule above each certainly accepts some packets for
 // 127.0.0.0/8 from the network (every match of it modelled), warn if it
 // only may.
-
-// rawGuardArgs is the rule as we spell it.
-var rawGuardArgs = strings.Fields("! -i lo -d 127.0.0.0/8 -j DROP")
-
 func rawGuard() rule.Want {
 	return rule.Want{Item: ItemLocalhostGuard, Table: "raw", Chain: "PREROUTING", Place: rule.Top, Order: 0,
 		Required: true, Needle: "127.", Args: rawGuardArgs,

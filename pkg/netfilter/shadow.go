@@ -9,19 +9,16 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Shadowing: our rules are inserted at the top of INPUT (ecs-init's
-// order) but are never moved afterwards, so a foreign rule inserted above
-// them later stays there. shadows reports whether such a foreign rule can
-// decide, before ours, the fate of packets ours is meant for. It is a
-// conservative overlap test on the fields that matter (protocol,
-// addresses, interface, destination port, conntrack state): it answers
-// "no" only when the rules provably cannot match the same packet.
-
 // blocking targets end the walk without letting the packet through.
 var blocking = map[string]bool{"DROP": true, "REJECT": true}
 
 // shadows reports whether foreign rule f, placed before our rule w, may
-// take packets w is meant for.
+// take packets w is meant for. Our rules are inserted at the top of INPUT
+// (ecs-init's order) but are never moved afterwards, so a foreign rule
+// inserted above them later stays there. It is a conservative overlap
+// test on the fields that matter (protocol, addresses, interface,
+// destination port, conntrack state): it answers "no" only when the rules
+// provably cannot match the same packet.
 func shadows(f *rule.Spec, w *rule.Want, wsp *rule.Spec) bool {
 	if f == nil {
 		return false

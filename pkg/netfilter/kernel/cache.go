@@ -29,7 +29,7 @@ type Output struct {
 // each run and cleared by a failed one.
 func RunCached(ctx context.Context, r Runner, slot **Output, key func() string, name string, args ...string) ([]byte, error) {
 	id := name + " " + strings.Join(args, " ")
-	netns, k := NetNS(), key()
+	netns, k := netNS(), key()
 	if c := *slot; c != nil && netns != 0 && k != "" && c.id == id && c.netns == netns && c.key == k {
 		return c.out, nil
 	}

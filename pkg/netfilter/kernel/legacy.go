@@ -15,15 +15,6 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Reading the legacy backend's IPv4 tables straight from the kernel:
-// getsockopt(IPT_SO_GET_ENTRIES) copies a table out in one call, the
-// same copy iptables-legacy-save starts with, without libiptc's parse of
-// every entry and the printing of every rule. The entries are walked into
-// chains, and only the rules that matter are printed (iptText, with the
-// same rules as for nf_tables: printChain), then keyed by rule.Key as
-// before. A rule that matters and that iptText cannot print returns
-// ErrUnprintable, and the read is done with iptables-legacy-save instead.
-
 const (
 	iptSoGetInfo    = 64 // IPT_SO_GET_INFO
 	iptSoGetEntries = 65 // IPT_SO_GET_ENTRIES
@@ -294,8 +285,15 @@ func iptText(nr *rawRule) printedRule {
 	return out
 }
 
-// Legacy reads the legacy backend's IPv4 tables with getsockopt. There
-// is no generation to cache by, so it keeps nothing between reads.
+// Legacy reads the legacy backend's IPv4 tables straight from the
+// kernel: getsockopt(IPT_SO_GET_ENTRIES) copies a table out in one call,
+// the same copy iptables-legacy-save starts with, without libiptc's parse
+// of every entry and the printing of every rule. The entries are walked
+// into chains, and only the rules that matter are printed (iptText, by the
+// same rules as for nf_tables: printChain), then keyed by rule.Key. A rule
+// that matters and that iptText cannot print makes Read return
+// ErrUnprintable, and the read is done with iptables-legacy-save instead.
+// There is no generation to cache by, so it keeps nothing between reads.
 type Legacy struct{}
 
 // Read reads the IPv4 chains of in from the legacy tables.

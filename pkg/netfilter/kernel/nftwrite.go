@@ -7,22 +7,6 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/nfnetlink"
 )
 
-// Writing the enforcer's repairs over netlink. iptables-nft-restore costs
-// a process and, at 50 000 foreign rules, a fetch of the whole table (see
-// docs/performance.md); a rule found twice is deleted by its handle
-// instead, and a rule of ours that the kernel dumped once can be given back
-// to it as it was: its NFTA_RULE_EXPRESSIONS are what iptables-nft made of
-// our spelling, and the kernel accepts them in an NFT_MSG_NEWRULE (a dump's
-// attributes are the same as a request's). So Read keeps the expressions
-// of every rule of ours it dumps, per key, and a repair that only inserts
-// and appends rules whose expressions are known sends them in the same
-// generation-checked transaction (NFNL_BATCH_GENID, which google/nftables
-// cannot send) as its deletions: one transaction, no process, no table
-// fetch. Anything else (a rule never seen, a new chain, a position next to
-// a rule just inserted) is the enforcer's to do with
-// iptables-nft-restore. The writes live with the reader because they
-// need what only it has seen: the handles and the expressions.
-
 // ourExprs remembers the expressions of the rules of ours in chain ch,
 // read over netlink (nrs, index for index). A copy with a comment
 // (userdata) is not taken: the repair must not add someone's comment.
@@ -72,6 +56,20 @@ type Add struct {
 // stale plan never applies. added reports whether adds went with it (if
 // not, they are the caller's to add otherwise, after the deletions).
 // Nothing is sent when there is nothing to send.
+//
+// This is how the enforcer's repairs avoid iptables-nft-restore, which
+// costs a process and, at 50 000 foreign rules, a fetch of the whole table
+// (docs/performance.md): a rule found twice is deleted by its handle, and
+// a rule of ours that the kernel dumped once is given back to it as it
+// was: its NFTA_RULE_EXPRESSIONS are what iptables-nft made of our
+// spelling, and the kernel accepts them in an NFT_MSG_NEWRULE (a dump's
+// attributes are the same as a request's). Read keeps the expressions of
+// every rule of ours it dumps, per key. The transaction is bound to the
+// generation with NFNL_BATCH_GENID, which google/nftables cannot send.
+// Anything else (a rule never seen, a new chain, a position next to a rule
+// just inserted) is the enforcer's to do with iptables-nft-restore. The
+// writes live with the reader because they need what only it has seen:
+// the handles and the expressions.
 func (n *NFT) Apply(rs *rule.Ruleset, dels []Delete, adds []Add) (added bool, err error) {
 	reqs, ok := n.inserts(adds, rs, dels)
 	if !ok {

@@ -10,9 +10,9 @@ import "golang.org/x/sys/unix"
 // sockets opened on that thread do. /proc/self would show the process's.
 const ThreadSelf = "/proc/thread-self"
 
-// NetNS identifies the calling thread's network namespace (0: unknown,
+// netNS identifies the calling thread's network namespace (0: unknown,
 // then nothing is cached).
-func NetNS() uint64 {
+func netNS() uint64 {
 	var st unix.Stat_t
 	if err := unix.Stat(ThreadSelf+"/ns/net", &st); err != nil {
 		return 0

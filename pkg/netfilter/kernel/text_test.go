@@ -77,7 +77,7 @@ func TestTextReadsSave(t *testing.T) {
 			t.Fatalf("read %d: %+v", i, rs.Tables)
 		}
 	}
-	if NetNS() != 0 && len(f.runs) != 1 {
+	if netNS() != 0 && len(f.runs) != 1 {
 		t.Errorf("%d runs of -save with the key unchanged, want 1", len(f.runs))
 	}
 	key = "b"

@@ -7,12 +7,10 @@ import (
 	"strings"
 )
 
-// The decoders of the xt match and target blobs that both direct readers
-// meet: nf_tables carries iptables' xt extensions as they are (the
-// "match" and "target" expressions of iptables-nft), and the legacy
-// tables are nothing else. nftText and iptText print them alike.
-
-// Flags of the xt blobs we decode.
+// Flags of the xt match and target blobs that both direct readers meet
+// and decode alike (conntrackText, dnatText, redirectText): nf_tables
+// carries iptables' xt extensions as they are (the "match" and "target"
+// expressions of iptables-nft), and the legacy tables are nothing else.
 const (
 	ctFlagState     = 1 << 0
 	natMapIPs       = 1 << 0

@@ -9,14 +9,6 @@ import (
 	"unicode"
 )
 
-// A rule is compared by meaning, not text: ecs-init types
-// `-p tcp -d 169.254.170.2 --dport 80`, iptables-save prints
-// `-d 169.254.170.2/32 -p tcp -m tcp --dport 80`, and the nft and legacy
-// backends differ in small ways. Parse reads either spelling and
-// Spec.Key prints one canonical form, so two rules with the same key do the same
-// thing. The normalisation is conservative: when in doubt two rules are
-// different, which at worst leaves a foreign rule alone and adds ours.
-
 // Opt is one option with its values: "--dport 80", "! --ctstate NEW".
 type Opt struct {
 	Name string
@@ -501,7 +493,14 @@ func Parse(text string, v6 bool) (*Spec, error) {
 }
 
 // Key parses a rule text (as typed or as printed) and returns its
-// canonical key and its parse.
+// canonical key and its parse. A rule is compared by meaning, not text:
+// ecs-init types `-p tcp -d 169.254.170.2 --dport 80`, iptables-save
+// prints `-d 169.254.170.2/32 -p tcp -m tcp --dport 80`, and the nft and
+// legacy backends differ in small ways. Parse reads either spelling and
+// Spec.Key prints one canonical form, so two rules with the same key do
+// the same thing. The normalisation is conservative: when in doubt two
+// rules are different, which at worst leaves a foreign rule alone and
+// adds ours.
 func Key(text string, v6 bool) (string, *Spec, error) {
 	toks, err := tokenize(text)
 	if err != nil {
