@@ -329,6 +329,18 @@ func doctorCode(t *testing.T, bin string, h host) int {
 	return 0
 }
 
+// summaryLine is the summary's line that starts with prefix, without it
+// ("" when there is none). The summary ends at the first empty line.
+func summaryLine(out, prefix string) string {
+	head, _, _ := strings.Cut(out, "\n\n")
+	for _, l := range strings.Split(head, "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return rest
+		}
+	}
+	return ""
+}
+
 // worst combines exit statuses as the script must: 2 > 1 > 0.
 func worst(codes ...int) int {
 	w := 0
@@ -357,9 +369,14 @@ func TestScriptWithRealBinary(t *testing.T) {
 		apply     string
 		checkCode int    // what check must report on its own
 		notOK     string // an entry the summary must list
+		warning   string // an entry the summary must list as a warning, not as not ok
 		after     string // a line ecs.config must hold afterwards
 	}{
 		{name: "compliant", config: compliantConfig, apply: "false", checkCode: 0},
+		// A byte of invalid UTF-8: systemd skips the file for ecs-init's own
+		// process, a warning (compliant, check exits 0).
+		{name: "warning", config: "ECS_CLUSTER=caf\xe9\n" + compliantConfig[len("ECS_CLUSTER=prod\n"):], apply: "false", checkCode: 0,
+			warning: "ecs_config.environment_file=warn"},
 		{name: "broken", config: brokenConfig, apply: "false", checkCode: 1,
 			notOK: "ecs_config.ECS_ENABLE_TASK_IAM_ROLE=drift", after: `ECS_ENABLE_TASK_IAM_ROLE="true"`},
 		{name: "broken, Apply=true repairs first", config: brokenConfig, apply: "true", checkCode: 0,
@@ -400,6 +417,12 @@ func TestScriptWithRealBinary(t *testing.T) {
 					}
 					if c.notOK != "" && !strings.Contains(r.stdout, c.notOK) {
 						t.Errorf("summary does not list %s:\n%s", c.notOK, r.stdout)
+					}
+					if c.warning != "" {
+						notOK, warnings := summaryLine(r.stdout, "not ok: "), summaryLine(r.stdout, "warnings: ")
+						if strings.Contains(notOK, c.warning) || !strings.Contains(warnings, c.warning) {
+							t.Errorf("summary: %s must be a warning, not ok\nnot ok: %q\nwarnings: %q\n%s", c.warning, notOK, warnings, r.stdout)
+						}
 					}
 					if c.apply == "true" && !strings.Contains(r.stdout, "== ecs-remediator apply (exit 0)") {
 						t.Errorf("apply did not run or failed:\n%s\n%s", r.stdout, r.stderr)
