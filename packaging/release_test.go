@@ -176,6 +176,7 @@ func TestMakeRelease(t *testing.T) {
 		}
 		flags := q("[%{FILENAMES} %{FILEFLAGS:fflags}\n]")
 		for _, want := range []string{"/usr/share/licenses/ecs-remediator/LICENSE l", "/usr/share/doc/ecs-remediator/README.md d",
+			"/usr/share/doc/ecs-remediator/docs/daemon.md d",
 			"/etc/ecs-remediator/config.yaml cn", "/usr/share/man/man8/ecs-remediator.8.gz "} {
 			if !strings.Contains(flags, want) {
 				t.Errorf("%s: no %q in its files (%%license, %%doc, %%config(noreplace), the man page):\n%s", f, want, flags)
@@ -185,8 +186,10 @@ func TestMakeRelease(t *testing.T) {
 		if first := strings.SplitN(cl, "\n", 2)[0]; !strings.HasSuffix(first, " - "+vr) {
 			t.Errorf("%s: the newest %%changelog entry is %q, want one for %s", f, first, vr)
 		}
-		if !strings.Contains(cl, "- 0.1.0-1\n") || !strings.Contains(cl, `"status": "warn"`) {
-			t.Errorf("%s: %%changelog lacks CHANGELOG.md's 0.1.0 entry:\n%s", f, cl)
+		// CHANGELOG.md has no release yet: one entry, this build's, with
+		// every Unreleased item (the first and the last group's).
+		if n := strings.Count("\n"+cl, "\n* "); n != 1 || !strings.Contains(cl, "`docker.no_proxy`") || !strings.Contains(cl, `"status": "warn"`) || !strings.Contains(cl, "Fixed: A deletion") {
+			t.Errorf("%s: %%changelog is not CHANGELOG.md's Unreleased items as one entry (%d entries):\n%s", f, n, cl)
 		}
 	}
 
@@ -202,11 +205,14 @@ func TestMakeRelease(t *testing.T) {
 			t.Errorf("%s: Recommends %q, want iptables-persistent", f, got)
 		}
 		cl := debFile(t, p, "usr/share/doc/ecs-remediator/changelog.Debian.gz")
-		if !strings.HasPrefix(cl, "ecs-remediator ("+vr+") ") || !strings.Contains(cl, "ecs-remediator (0.1.0-1) stable; urgency=medium") || !strings.Contains(cl, `"status": "warn"`) {
+		if !strings.HasPrefix(cl, "ecs-remediator ("+vr+") ") || strings.Count(cl, "; urgency=medium") != 1 || !strings.Contains(cl, "`docker.no_proxy`") || !strings.Contains(cl, `"status": "warn"`) {
 			t.Errorf("%s: changelog.Debian.gz is not CHANGELOG.md for %s:\n%.600s", f, vr, cl)
 		}
 		if man := debFile(t, p, "usr/share/man/man8/ecs-remediator.8.gz"); !strings.HasPrefix(man, ".TH ECS-REMEDIATOR 8 ") || !strings.Contains(man, ".SS check\n") || !strings.Contains(man, "POLICY FILE") {
 			t.Errorf("%s: the man page is not ecs-remediator __man's:\n%.300s", f, man)
+		}
+		if d := debFile(t, p, "usr/share/doc/ecs-remediator/docs/daemon.md"); !strings.HasPrefix(d, "# ") {
+			t.Errorf("%s: docs/daemon.md is not installed under /usr/share/doc/ecs-remediator/docs (README.md links there):\n%.200s", f, d)
 		}
 		if c := debFile(t, p, "usr/share/doc/ecs-remediator/copyright"); !strings.HasPrefix(c, "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/") {
 			t.Errorf("%s: no machine-readable copyright file", f)

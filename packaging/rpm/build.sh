@@ -32,6 +32,9 @@ cp "$root/systemd/ecs-remediator.service" "$root/systemd/90-ecs-remediator.prese
 		"$root/systemd/ecs-remediator.catalog" "$root/packaging/tmpfiles.conf" \
 		"$root/packaging/config.yaml" "$root/LICENSE" "$root/README.md" "$src/"
 [ -f "$src/CHANGELOG.md" ] || : >"$src/CHANGELOG.md"
+# docs/, installed next to README.md, whose links point into it.
+mkdir "$src/docs"
+cp "$root"/docs/*.md "$src/docs/"
 if [ -n "$man" ]; then
 	gzip -9n <"$man" >"$src/ecs-remediator.8.gz"
 else
