@@ -155,26 +155,60 @@ func (r *driftResult) add(t trial, into *sample) {
 // isolated drift this figure is about.
 const fightFree = 4
 
+// oursHost is the host of the daemon's figures (the drift and the fight):
+// the rule probe in its namespace, and compliant before the first daemon
+// starts, as after `apply` at boot (otherwise that daemon's start counts
+// as one repair of each item and its 4th drift would already be a fight).
+type oursHost struct {
+	*host
+	p ruleProbe
+}
+
+func newOursHost(bin, root string, b backend, name, busAddr string) (*oursHost, error) {
+	h, err := newHost(root, b, name)
+	if err != nil {
+		return nil, err
+	}
+	var p ruleProbe
+	h.ns.Do(func() { p, err = newRuleProbe(b.Name) })
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	o := &oursHost{host: h, p: p}
+	if _, err := apply(bin, h, busAddr); err != nil {
+		o.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *oursHost) Close() {
+	o.p.Close()
+	o.host.Close()
+}
+
+// startDaemon starts a daemon on o and waits until o is compliant.
+func (o *oursHost) startDaemon(bin, busAddr string) (*daemon, error) {
+	d, err := startDaemon(bin, o.host, busAddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitCompliant(o.host, o.p, 30*time.Second); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("%s daemon: %w\n%s", o.b.Name, err, d.logs.String())
+	}
+	return d, nil
+}
+
 // oursDrift measures the daemon: trials rule deletions and trials bad
 // ecs.config writes, fightFree of each per daemon process.
 func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftResult, error) {
-	h, err := newHost(root, b, "drift-"+b.Name)
+	h, err := newOursHost(bin, root, b, "drift-"+b.Name, busAddr)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	var p ruleProbe
-	h.ns.Do(func() { p, err = newRuleProbe(b.Name) })
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	// The host starts compliant, as after `apply` at boot: otherwise the
-	// first daemon's start counts as one repair of each item and its 4th
-	// drift would already be a fight.
-	if _, err := apply(bin, h, busAddr); err != nil {
-		return nil, err
-	}
 	r := &driftResult{}
 	start, cpu0 := time.Now(), selfCPU()
 	rawTrials := 0
@@ -185,18 +219,14 @@ func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftR
 		return len(r.rules)+r.failed+r.unverified < trials || len(r.files) < trials || len(r.filesRename) < trials
 	}
 	for need() {
-		d, err := startDaemon(bin, h, busAddr)
+		d, err := h.startDaemon(bin, busAddr)
 		if err != nil {
 			return nil, err
 		}
 		r.daemons++
-		if err := waitCompliant(h, p, 30*time.Second); err != nil {
-			d.Stop()
-			return nil, fmt.Errorf("%s daemon: %w\n%s", b.Name, err, d.logs.String())
-		}
 		for i := 0; i < fightFree && len(r.rules)+r.failed+r.unverified < trials; i++ {
 			pause()
-			t, err := ruleDrift(h, p, 30*time.Second, false)
+			t, err := ruleDrift(h.host, h.p, 30*time.Second, false)
 			if err != nil {
 				d.Stop()
 				return nil, err
@@ -213,7 +243,7 @@ func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftR
 				rename = false
 			}
 			pause()
-			t, err := configDrift(h, 30*time.Second, rename)
+			t, err := configDrift(h.host, 30*time.Second, rename)
 			if err != nil {
 				d.Stop()
 				return nil, err
@@ -230,19 +260,15 @@ func oursDrift(bin, root string, b backend, busAddr string, trials int) (*driftR
 		d.Stop()
 	}
 	for len(r.rulesRaw) < rawTrials {
-		d, err := startDaemon(bin, h, busAddr)
+		d, err := h.startDaemon(bin, busAddr)
 		if err != nil {
 			return nil, err
 		}
 		r.daemons++
-		if err := waitCompliant(h, p, 30*time.Second); err != nil {
-			d.Stop()
-			return nil, fmt.Errorf("%s daemon: %w\n%s", b.Name, err, d.logs.String())
-		}
 		for i := 0; i < fightFree && len(r.rulesRaw) < rawTrials; i++ {
 			// A drift at a random point of the poll period.
 			time.Sleep(rand.N(pollInterval))
-			t, err := ruleDrift(h, p, 30*time.Second, true)
+			t, err := ruleDrift(h.host, h.p, 30*time.Second, true)
 			if err != nil {
 				d.Stop()
 				return nil, err

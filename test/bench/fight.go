@@ -26,31 +26,18 @@ type fightResult struct {
 const fightEvery = 100 * time.Millisecond
 
 func fightDrift(bin, root string, b backend, busAddr string, trials int) (*fightResult, error) {
-	h, err := newHost(root, b, "fight-"+b.Name)
+	h, err := newOursHost(bin, root, b, "fight-"+b.Name, busAddr)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	var p ruleProbe
-	h.ns.Do(func() { p, err = newRuleProbe(b.Name) })
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	if _, err := apply(bin, h, busAddr); err != nil {
-		return nil, err
-	}
 	r := &fightResult{b: b}
 	for len(r.rules)+r.failed < trials {
-		d, err := startDaemon(bin, h, busAddr)
+		d, err := h.startDaemon(bin, busAddr)
 		if err != nil {
 			return nil, err
 		}
 		r.daemons++
-		if err := waitCompliant(h, p, 30*time.Second); err != nil {
-			d.Stop()
-			return nil, err
-		}
 		var writes atomic.Int64
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
@@ -80,7 +67,7 @@ func fightDrift(bin, root string, b backend, busAddr string, trials int) (*fight
 		// rule's own history a fight, which is not the case measured.
 		for i := 0; i < fightFree && len(r.rules)+r.failed < trials; i++ {
 			pause()
-			t, err := ruleDrift(h, p, 30*time.Second, false)
+			t, err := ruleDrift(h.host, h.p, 30*time.Second, false)
 			if err != nil {
 				close(stop)
 				<-done
