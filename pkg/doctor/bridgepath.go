@@ -362,10 +362,19 @@ func (p *bridgeProbe) agentListens(ctx context.Context) bool {
 	return true
 }
 
+// explainTimeout bounds each look the probe takes after a failed connect
+// to say where the packet stopped (a process in the probe namespace).
+const explainTimeout = 2 * time.Second
+
 // gatewayUnresolved reports whether the probe namespace failed to resolve
 // the bridge's address (its neighbour entry is FAILED or INCOMPLETE).
+//
+// It runs `ip neigh` in the probe namespace, bounded by explainTimeout:
+// the probe has already failed by then, and a loaded host can take longer
+// than a connect's worth to start a process, which must not turn "the
+// bridge did not answer ARP" into a vaguer verdict.
 func (p *bridgeProbe) gatewayUnresolved(ctx context.Context) bool {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 200*time.Millisecond)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), explainTimeout)
 	defer cancel()
 	var neighs []ipNeigh
 	var err error
