@@ -11,6 +11,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/dropin"
 	"github.com/ecs-remediator/ecs-remediator/pkg/ecsconfig"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 	"github.com/ecs-remediator/ecs-remediator/pkg/policy"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/redact"
@@ -92,11 +93,11 @@ func wire(p *policy.Policy, log *zap.Logger) (*wired, error) {
 			TaskBridges:        p.Network.TaskBridges,
 		}
 		if policy.Resolve(p.Persist.Iptables) != "" {
-			var cands []netfilter.Target
+			var cands []saved.Target
 			for _, c := range p.Persist.AutoCandidates {
-				cands = append(cands, netfilter.Target{Path: c.Path, Service: c.Service})
+				cands = append(cands, saved.Target{Path: c.Path, Service: c.Service})
 			}
-			t, err := netfilter.ResolvePersist(p.Persist.Iptables, cands, p.Persist.UnitDirs())
+			t, err := saved.Resolve(p.Persist.Iptables, cands, p.Persist.UnitDirs())
 			if err != nil {
 				nc.PersistErr = err
 			} else {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 )
 
 // Config is what the lead wires from the policy. Nothing here has a
@@ -58,8 +59,8 @@ type Config struct {
 	// asks the kernel (netlink).
 	SysClassNet string
 	// Persist is the saved ruleset to keep in step (nil: off). It is
-	// already resolved (see ResolvePersist).
-	Persist *Target
+	// already resolved (see saved.Resolve).
+	Persist *saved.Target
 	// PersistErr is set when persist "auto" could not choose a target; it
 	// is reported as a persist.iptables error.
 	PersistErr error

@@ -62,14 +62,11 @@
 // # Persistence
 //
 // The saved ruleset is treated as a document that belongs to the
-// operator, not as a snapshot: snapshotting the live ruleset would freeze
-// Docker's per-container rules and clobber the operator's own file. Each
-// of our IPv4 rules is made present exactly once in its table and chain
-// (declaring DOCKER-USER only for the IMDS rule), extra copies of our
-// rules are removed, every other byte is kept. A missing file is created
-// with *nat and *filter sections holding only our rules. Docker-managed
-// chains or rules found in the file are reported (warn) and never added
-// by us. The file is replaced atomically, only when its content changes.
+// operator, not as a snapshot (package saved says how it is edited). This
+// package reads it, has saved make each of our IPv4 rules present once,
+// and replaces the file atomically with pkg/atomicfile, only when its
+// content changes; it reports Docker-managed content (warn) and whether
+// the unit that restores the file at boot is enabled.
 //
 // # Layers
 //
@@ -77,8 +74,9 @@
 // model of what was read (Ruleset, Chain, Rule; Want, Interest) are in
 // package rule, which touches nothing. The readers of the live rules (one
 // per backend, each with its cache), the writes over netlink and the
-// runner of the binaries are in package kernel. This package builds the
-// wants from the configuration, plans, checks shadowing, decides the
-// repairs and the findings. Imports go one way: netfilter -> kernel ->
-// rule.
+// runner of the binaries are in package kernel. The saved ruleset as a
+// document (parse, ensure ours, which unit restores it) is package saved.
+// This package builds the wants from the configuration, plans, checks
+// shadowing, decides the repairs and the findings. Imports go one way:
+// netfilter -> {kernel, saved} -> rule.
 package netfilter

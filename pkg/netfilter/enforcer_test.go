@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 	"github.com/ecs-remediator/ecs-remediator/pkg/reconcile"
 )
 
@@ -22,7 +23,7 @@ func TestNewRejects(t *testing.T) {
 		{"missing binary", Config{Iptables: "/nonexistent/iptables"}, "/nonexistent/iptables"},
 		{"bad agent port", Config{Iptables: "/nonexistent/iptables", Credentials: true, AgentPort: 0}, "agent port 0"},
 		{"bad introspection port", Config{BlockIntrospection: true, IntrospectionPort: 70000}, "introspection port 70000"},
-		{"relative persist path", Config{Persist: &Target{Path: "rules.v4"}}, "must be absolute"},
+		{"relative persist path", Config{Persist: &saved.Target{Path: "rules.v4"}}, "must be absolute"},
 	} {
 		if _, err := New(tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New() error %v, want one mentioning %q", tc.name, err, tc.want)

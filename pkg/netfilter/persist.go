@@ -10,6 +10,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/atomicfile"
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 )
 
 // persist keeps the saved ruleset in step: findings for persist.iptables
@@ -33,25 +34,25 @@ func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]
 	if t.Chosen != "" {
 		where += " (" + t.Chosen + ")"
 	}
-	old, err := readSaved(t.Path)
+	old, err := saved.Read(t.Path)
 	if err != nil {
 		f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "make "+t.Path+" a readable regular file (move away whatever is there; the restore service reads a text file), or set persist.iptables to another path or off"
 		return []finding.Finding{f, e.serviceFinding(*t)}, nil
 	}
-	var sf *savedFile
+	var sf *saved.File
 	if old == nil {
-		sf = newSavedFile(*t)
+		sf = saved.New(*t)
 	} else {
-		sf = parseSaved(string(old), rule.InterestOf(ws).Needles)
+		sf = saved.Parse(string(old), rule.InterestOf(ws).Needles)
 	}
-	res := ensureSaved(sf, ws)
-	data := sf.bytes()
+	res := sf.Ensure(ws)
+	data := sf.Bytes()
 	changed := !bytes.Equal(data, old)
 	switch {
 	case old == nil:
 		f.Detail = where + " does not exist"
 	case changed:
-		f.Detail = where + ": " + strings.Join(res.notes, "; ")
+		f.Detail = where + ": " + strings.Join(res.Notes, "; ")
 	default:
 		f.Detail = where + " holds each of our rules once"
 	}
@@ -64,7 +65,7 @@ func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]
 			action = "created saved ruleset"
 		}
 		c := finding.Change{Item: ItemPersistIptables, Action: action, Target: t.Path,
-			Old: strings.Join(res.notes, "; "), New: "each of our rules once",
+			Old: strings.Join(res.Notes, "; "), New: "each of our rules once",
 			Reason: "rules not in the saved ruleset are lost at the next reboot"}
 		if old == nil {
 			c.Old = "absent"
@@ -78,7 +79,7 @@ func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]
 				f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "check that "+t.Path+" is writable"
 			} else {
 				f.Status, f.Fix = finding.OK, ""
-				f.Detail = where + " updated: " + strings.Join(res.notes, "; ")
+				f.Detail = where + " updated: " + strings.Join(res.Notes, "; ")
 				if old == nil {
 					f.Detail = where + " created with our rules"
 				}
@@ -86,9 +87,9 @@ func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]
 			}
 		}
 	}
-	if len(res.docker) > 0 {
+	if len(res.Docker) > 0 {
 		f.Warn()
-		f.Detail += fmt.Sprintf("; it also holds Docker-managed chains or rules (lines %s): restoring them at boot freezes Docker's per-container rules of the moment they were saved", joinInts(res.docker))
+		f.Detail += fmt.Sprintf("; it also holds Docker-managed chains or rules (lines %s): restoring them at boot freezes Docker's per-container rules of the moment they were saved", joinInts(res.Docker))
 		if f.Fix != "" {
 			f.Fix += "; "
 		}

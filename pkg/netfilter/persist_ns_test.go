@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 	"github.com/ecs-remediator/ecs-remediator/test/nstest"
 )
 
@@ -18,7 +20,7 @@ func persistNSConfig(t *testing.T, b nstest.Backend, path string) Config {
 	c.ProcRoot = t.TempDir() // IPv4 only: the saved file is rules.v4
 	c.ProcSys = c.ProcRoot   // no net/ipv6 there: IPv4 only
 	c.BlockIMDS = true
-	c.Persist = &Target{Path: path, Service: "iptables.service", Chosen: "test"}
+	c.Persist = &saved.Target{Path: path, Service: "iptables.service", Chosen: "test"}
 	c.SystemdDir = t.TempDir()
 	return c
 }
@@ -69,7 +71,7 @@ func TestSavedFileCreatedLoads(t *testing.T) {
 func TestSavedFileForeignAndDuplicate(t *testing.T) {
 	forBackends(t, func(t *testing.T, b nstest.Backend) {
 		path := filepath.Join(t.TempDir(), "iptables")
-		src, err := os.ReadFile("testdata/saved/rhel-duplicate.in")
+		src, err := os.ReadFile("saved/testdata/rhel-duplicate.in")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,4 +97,46 @@ func TestSavedFileForeignAndDuplicate(t *testing.T) {
 			"-A PREROUTING -d 10.9.9.9/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.5:8080",
 			":INPUT DROP", "-A LOGDROP -j LOG --log-prefix \"drop: \"")
 	})
+}
+
+// foreignLines is the file without our rules' lines ("-A chain spec" whose
+// key is one of ws's): what must survive.
+func foreignLines(data string, ws []rule.Want) []string {
+	keys := map[string]bool{}
+	for _, w := range ws {
+		keys[w.Key] = true
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSuffix(data, "\n"), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if s := strings.TrimSpace(l); strings.HasPrefix(s, "-A ") {
+			if _, spec, ok := strings.Cut(s[3:], " "); ok {
+				if k, _, err := rule.Key(spec, false); err == nil && keys[k] {
+					continue
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// checkForeignKept: every line of before is in after, in order; the only
+// other lines are section and chain declarations for our rules.
+func checkForeignKept(t *testing.T, before, after []string) {
+	t.Helper()
+	added := map[string]bool{":DOCKER-USER - [0:0]": true, "*nat": true, "*filter": true, "*raw": true, "COMMIT": true}
+	i := 0
+	for _, l := range after {
+		if i < len(before) && l == before[i] {
+			i++
+			continue
+		}
+		if !added[l] {
+			t.Errorf("unexpected line %q in the result", l)
+		}
+	}
+	if i != len(before) {
+		t.Errorf("foreign line %q lost or reordered:\nbefore %q\nafter  %q", before[i], before, after)
+	}
 }

@@ -9,7 +9,14 @@ import (
 	"testing"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/saved"
 )
+
+func persistConfig() Config {
+	c := testConfig()
+	c.BlockIMDS = true
+	return c
+}
 
 // TestPersistApply drives the saved-file half of Apply on a temp dir:
 // create, leave alone when right, dry-run diff, Docker warning, service.
@@ -18,7 +25,7 @@ func TestPersistApply(t *testing.T) {
 	path := filepath.Join(dir, "sysconfig", "iptables")
 	sd := filepath.Join(dir, "systemd")
 	c := persistConfig()
-	c.Persist = &Target{Path: path, Service: "iptables.service", Chosen: "test"}
+	c.Persist = &saved.Target{Path: path, Service: "iptables.service", Chosen: "test"}
 	c.SystemdDir = sd
 	e := &Enforcer{c: c}
 	ws := c.wants(false, false)
@@ -64,7 +71,7 @@ func TestPersistApply(t *testing.T) {
 	}
 
 	// Docker content: warning with the line numbers, nothing Docker added
-	src, _ := os.ReadFile("testdata/saved/docker-snapshot.in")
+	src, _ := os.ReadFile("saved/testdata/docker-snapshot.in")
 	if err := os.WriteFile(path, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -79,5 +86,29 @@ func TestPersistApply(t *testing.T) {
 	fs, _ = e.persist(ws, true, false, nil)
 	if len(fs) != 1 || fs[0].Status != finding.Warn || !strings.Contains(fs[0].Fix, "iptables-services") {
 		t.Errorf("PersistErr: %+v", fs)
+	}
+}
+
+// TestPersistNewFile: the file the Enforcer creates for the configuration's
+// wants is saved/testdata/new-file.golden, the file package saved's
+// golden tests build from their copy of those wants.
+func TestPersistNewFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "iptables")
+	c := persistConfig()
+	c.Persist = &saved.Target{Path: path, Service: "iptables.service"}
+	e := &Enforcer{c: c}
+	if _, cs := e.persist(c.wants(true, false), true, false, nil); len(cs) != 1 {
+		t.Fatalf("changes %+v, want the file created", cs)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("saved/testdata/new-file.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("created:\n%s\nwant (saved/testdata/new-file.golden):\n%s", got, want)
 	}
 }

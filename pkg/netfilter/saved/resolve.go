@@ -1,4 +1,4 @@
-package netfilter
+package saved
 
 import (
 	"fmt"
@@ -11,17 +11,17 @@ import (
 type Target struct {
 	Path    string // /etc/sysconfig/iptables, /etc/iptables/rules.v4, ...
 	Service string // iptables.service, netfilter-persistent.service ("" unknown)
-	// Chosen says how ResolvePersist picked it; shown in the finding.
+	// Chosen says how Resolve picked it; shown in the finding.
 	Chosen string
 }
 
-// ResolvePersist turns the persist setting into a target. setting is
+// Resolve turns the persist.iptables setting into a target. setting is
 // "auto", "" (off: the policy resolves "off" to "") or an absolute path. "auto" picks the first
 // candidate whose directory exists (/etc/sysconfig, /etc/iptables), else
 // the first whose restore unit exists in one of unitDirs, else fails with
 // what to install. A path that is one of the candidates gets its service;
 // another path gets none. "" returns the zero Target (Path "").
-func ResolvePersist(setting string, candidates []Target, unitDirs []string) (Target, error) {
+func Resolve(setting string, candidates []Target, unitDirs []string) (Target, error) {
 	switch setting {
 	case "":
 		return Target{}, nil
@@ -64,4 +64,21 @@ func ResolvePersist(setting string, candidates []Target, unitDirs []string) (Tar
 		}
 	}
 	return Target{Path: p, Chosen: "set in the policy"}, nil
+}
+
+// EnabledLink is the link that enables service at boot: one named after
+// it in a *.wants/ directory under systemdDir (what `systemctl enable`
+// creates; a vendor preset alone enables nothing). It is "" when there is
+// none or systemdDir is "".
+func EnabledLink(systemdDir, service string) string {
+	if systemdDir == "" || service == "" {
+		return ""
+	}
+	links, _ := filepath.Glob(filepath.Join(systemdDir, "*.wants", service))
+	for _, l := range links {
+		if _, err := os.Lstat(l); err == nil {
+			return l
+		}
+	}
+	return ""
 }

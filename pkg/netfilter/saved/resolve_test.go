@@ -1,4 +1,4 @@
-package netfilter
+package saved
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestResolvePersist(t *testing.T) {
+func TestResolve(t *testing.T) {
 	root := t.TempDir()
 	mk := func(p string) string {
 		p = filepath.Join(root, p)
@@ -24,7 +24,7 @@ func TestResolvePersist(t *testing.T) {
 		{Path: filepath.Join(iptdir, "rules.v4"), Service: "netfilter-persistent.service"},
 	}
 	// nothing exists: error naming what to install
-	if _, err := ResolvePersist("auto", cands, []string{units}); err == nil || !strings.Contains(err.Error(), "iptables-persistent") {
+	if _, err := Resolve("auto", cands, []string{units}); err == nil || !strings.Contains(err.Error(), "iptables-persistent") {
 		t.Errorf("nothing exists: err %v, want one naming iptables-services / iptables-persistent", err)
 	}
 	// a restore unit exists: choose by it
@@ -32,30 +32,30 @@ func TestResolvePersist(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(units, "netfilter-persistent.service"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ResolvePersist("auto", cands, []string{units})
+	got, err := Resolve("auto", cands, []string{units})
 	if err != nil || got.Path != cands[1].Path || !strings.Contains(got.Chosen, "unit") {
 		t.Errorf("by unit: %+v, %v", got, err)
 	}
 	// a directory exists: it wins, first candidate first
 	mk("b/iptables")
-	if got, _ := ResolvePersist("auto", cands, []string{units}); got.Path != cands[1].Path {
+	if got, _ := Resolve("auto", cands, []string{units}); got.Path != cands[1].Path {
 		t.Errorf("by dir: %+v", got)
 	}
 	mk("a/sysconfig")
-	if got, _ := ResolvePersist("auto", cands, []string{units}); got.Path != cands[0].Path || got.Service != "iptables.service" || !strings.Contains(got.Chosen, sysconfig) {
+	if got, _ := Resolve("auto", cands, []string{units}); got.Path != cands[0].Path || got.Service != "iptables.service" || !strings.Contains(got.Chosen, sysconfig) {
 		t.Errorf("first dir: %+v", got)
 	}
 	// explicit paths
-	if got, _ := ResolvePersist(cands[1].Path, cands, nil); got.Service != "netfilter-persistent.service" {
+	if got, _ := Resolve(cands[1].Path, cands, nil); got.Service != "netfilter-persistent.service" {
 		t.Errorf("known path: %+v", got)
 	}
-	if got, _ := ResolvePersist("/srv/rules", cands, nil); got.Path != "/srv/rules" || got.Service != "" {
+	if got, _ := Resolve("/srv/rules", cands, nil); got.Path != "/srv/rules" || got.Service != "" {
 		t.Errorf("custom path: %+v", got)
 	}
-	if got, err := ResolvePersist("", cands, nil); err != nil || got.Path != "" {
+	if got, err := Resolve("", cands, nil); err != nil || got.Path != "" {
 		t.Errorf("off: %+v, %v", got, err)
 	}
-	if _, err := ResolvePersist("rules.v4", cands, nil); err == nil {
+	if _, err := Resolve("rules.v4", cands, nil); err == nil {
 		t.Error("relative path: want an error")
 	}
 }

@@ -1,4 +1,4 @@
-package netfilter
+package saved
 
 import (
 	"errors"
@@ -11,15 +11,8 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/safefile"
 )
 
-// The saved ruleset is a document that belongs to the operator. We do NOT
-// snapshot the live ruleset into it (that would freeze Docker's
-// per-container rules of the moment and overwrite the operator's file).
-// We make sure each of our IPv4 rules is there exactly once, in the right
-// table and chain, remove extra copies of OUR rules only and keep every
-// other byte.
-
-// savedLine is one line of the file.
-type savedLine struct {
+// line is one line of the file.
+type line struct {
 	raw   string // without the line ending
 	table string // section it is in ("" outside)
 	kind  byte   // '*' section, ':' chain, 'A' rule, 'C' COMMIT, 0 other
@@ -27,14 +20,20 @@ type savedLine struct {
 	key   string // for 'A' lines that may be ours
 }
 
-type savedFile struct {
-	lines   []savedLine
+// File is a saved ruleset as lines: every byte of what was parsed is
+// kept, and Bytes gives it back unchanged until Ensure edits our rules'
+// lines.
+type File struct {
+	lines   []line
 	eol     string
 	lastEOL bool // the file ended with a line ending
 }
 
-func parseSaved(data string, needles []string) *savedFile {
-	f := &savedFile{eol: "\n"}
+// Parse reads a saved ruleset's text. Only the rule lines that mention
+// one of needles (see rule.Interest) are keyed, so the cost of a large
+// file is its lines, not its lines times our rules.
+func Parse(data string, needles []string) *File {
+	f := &File{eol: "\n"}
 	if strings.Contains(data, "\r\n") {
 		f.eol = "\r\n"
 	}
@@ -46,7 +45,7 @@ func parseSaved(data string, needles []string) *savedFile {
 	table := ""
 	for _, raw := range strings.Split(data, "\n") {
 		raw = strings.TrimSuffix(raw, "\r")
-		l := savedLine{raw: raw}
+		l := line{raw: raw}
 		s := strings.TrimSpace(raw)
 		switch {
 		case strings.HasPrefix(s, "*"):
@@ -88,7 +87,8 @@ func parseSaved(data string, needles []string) *savedFile {
 	return f
 }
 
-func (f *savedFile) bytes() []byte {
+// Bytes is the file's content, with its line endings as parsed.
+func (f *File) Bytes() []byte {
 	var b strings.Builder
 	for i, l := range f.lines {
 		b.WriteString(l.raw)
@@ -99,19 +99,19 @@ func (f *savedFile) bytes() []byte {
 	return []byte(b.String())
 }
 
-func (f *savedFile) insert(at int, l savedLine) {
-	f.lines = append(f.lines, savedLine{})
+func (f *File) insert(at int, l line) {
+	f.lines = append(f.lines, line{})
 	copy(f.lines[at+1:], f.lines[at:])
 	f.lines[at] = l
 }
 
-func (f *savedFile) remove(at int) {
+func (f *File) remove(at int) {
 	f.lines = append(f.lines[:at], f.lines[at+1:]...)
 }
 
 // section returns the index of the "*table" line and of its COMMIT (-1, -1
 // when the table has no section).
-func (f *savedFile) section(table string) (int, int) {
+func (f *File) section(table string) (int, int) {
 	start := -1
 	for i, l := range f.lines {
 		if l.kind == '*' && l.table == table && start < 0 {
@@ -128,7 +128,7 @@ func (f *savedFile) section(table string) (int, int) {
 }
 
 // copiesOf lists the line indexes of rules with key in table/chain.
-func (f *savedFile) copiesOf(table, chain, key string) []int {
+func (f *File) copiesOf(table, chain, key string) []int {
 	var out []int
 	for i, l := range f.lines {
 		if l.kind == 'A' && l.table == table && l.chain == chain && l.key == key {
@@ -138,17 +138,20 @@ func (f *savedFile) copiesOf(table, chain, key string) []int {
 	return out
 }
 
-// savedResult is what ensureSaved found and did.
-type savedResult struct {
-	notes  []string // what was missing, duplicated or out of order
-	docker []int    // 1-based line numbers of Docker-managed content
+// Result is what Ensure found and did.
+type Result struct {
+	Notes  []string // what was missing, duplicated or out of order
+	Docker []int    // 1-based line numbers of Docker-managed content
 }
 
-// ensureSaved makes every required want present once in f (IPv4 only),
-// in ecs-init's order, and returns what it changed.
-func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
-	var res savedResult
-	res.docker = dockerLines(f)
+// Ensure makes every required want present once in f (IPv4 only), in
+// ecs-init's order, and returns what it changed. It removes extra copies
+// of our rules only, moves our rules only to restore their order among
+// themselves, and adds a missing rule (with its section and, for a new
+// chain, its declaration); every other line is kept as it was.
+func (f *File) Ensure(ws []rule.Want) Result {
+	var res Result
+	res.Docker = dockerLines(f)
 	for i := range ws {
 		w := &ws[i]
 		if w.V6 {
@@ -156,7 +159,7 @@ func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 		}
 		cp := f.copiesOf(w.Table, w.Chain, w.Key)
 		if len(cp) > 1 {
-			res.notes = append(res.notes, fmt.Sprintf("%d copies of -t %s -A %s %s", len(cp), w.Table, w.Chain, w.Spell()))
+			res.Notes = append(res.Notes, fmt.Sprintf("%d copies of -t %s -A %s %s", len(cp), w.Table, w.Chain, w.Spell()))
 			for j := len(cp) - 1; j >= 1; j-- {
 				f.remove(cp[j])
 			}
@@ -175,7 +178,7 @@ func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 		}
 		cp, cb := f.copiesOf(w.Table, w.Chain, w.Key), f.copiesOf(b.Table, b.Chain, b.Key)
 		if len(cp) == 1 && len(cb) == 1 && cp[0] > cb[0] {
-			res.notes = append(res.notes, "out of order: -A "+w.Chain+" "+w.Spell()+" comes after "+b.Spell())
+			res.Notes = append(res.Notes, "out of order: -A "+w.Chain+" "+w.Spell()+" comes after "+b.Spell())
 			l := f.lines[cp[0]]
 			f.remove(cp[0])
 			f.insert(cb[0], l)
@@ -186,7 +189,7 @@ func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 		if w.V6 || !w.Required || len(f.copiesOf(w.Table, w.Chain, w.Key)) > 0 {
 			continue
 		}
-		res.notes = append(res.notes, "missing -t "+w.Table+" -A "+w.Chain+" "+w.Spell())
+		res.Notes = append(res.Notes, "missing -t "+w.Table+" -A "+w.Chain+" "+w.Spell())
 		start, commit := f.section(w.Table)
 		if start < 0 {
 			f.appendSection(w.Table)
@@ -199,10 +202,10 @@ func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 					at = j + 1
 				}
 			}
-			f.insert(at, savedLine{raw: ":" + w.Chain + " - [0:0]", table: w.Table, kind: ':', chain: w.Chain})
+			f.insert(at, line{raw: ":" + w.Chain + " - [0:0]", table: w.Table, kind: ':', chain: w.Chain})
 			commit++
 		}
-		f.insert(f.savedPosition(ws, i, start, commit), savedLine{raw: "-A " + w.Chain + " " + w.Spell(), table: w.Table, kind: 'A', chain: w.Chain, key: w.Key})
+		f.insert(f.savedPosition(ws, i, start, commit), line{raw: "-A " + w.Chain + " " + w.Spell(), table: w.Table, kind: 'A', chain: w.Chain, key: w.Key})
 	}
 	return res
 }
@@ -210,7 +213,7 @@ func ensureSaved(f *savedFile, ws []rule.Want) savedResult {
 // savedPosition is where a missing rule goes in its section: for the
 // INPUT group ecs-init's order at the top, for appended rules after the
 // chain's last rule, else before COMMIT.
-func (f *savedFile) savedPosition(ws []rule.Want, i, start, commit int) int {
+func (f *File) savedPosition(ws []rule.Want, i, start, commit int) int {
 	w := &ws[i]
 	order := map[string]int{}
 	for _, o := range ws {
@@ -249,7 +252,7 @@ func (f *savedFile) savedPosition(ws []rule.Want, i, start, commit int) int {
 	return commit
 }
 
-func (f *savedFile) declares(start, commit int, chain string) bool {
+func (f *File) declares(start, commit int, chain string) bool {
 	for j := start + 1; j < commit; j++ {
 		if f.lines[j].kind == ':' && f.lines[j].chain == chain {
 			return true
@@ -260,29 +263,31 @@ func (f *savedFile) declares(start, commit int, chain string) bool {
 
 // appendSection adds "*table ... COMMIT" at the end. Built-in chains are
 // not declared, so restoring does not change their policies.
-func (f *savedFile) appendSection(table string) {
+func (f *File) appendSection(table string) {
 	f.lines = append(f.lines,
-		savedLine{raw: "*" + table, table: table, kind: '*'},
-		savedLine{raw: "COMMIT", table: table, kind: 'C'})
+		line{raw: "*" + table, table: table, kind: '*'},
+		line{raw: "COMMIT", table: table, kind: 'C'})
 	f.lastEOL = true
 }
 
-// newSavedFile is the content of a missing file: our rules only, built-in
-// chains with policy ACCEPT (raw holds the raw-table localhost guard).
-func newSavedFile(t Target) *savedFile {
-	f := &savedFile{eol: "\n", lastEOL: true}
+// New is the content of a missing file before Ensure adds our rules:
+// two comment lines naming the unit that restores it, and the nat, filter
+// and raw sections with their built-in chains at policy ACCEPT (raw holds
+// the raw-table localhost guard).
+func New(t Target) *File {
+	f := &File{eol: "\n", lastEOL: true}
 	restoredBy := "a unit that runs iptables-restore at boot"
 	if t.Service != "" {
 		restoredBy = t.Service
 	}
-	f.lines = append(f.lines, savedLine{raw: "# Created by ecs-remediator: the rules ECS tasks need for their IAM role credentials."},
-		savedLine{raw: "# Restored at boot by " + restoredBy + ". Add your own rules; ecs-remediator keeps them."})
+	f.lines = append(f.lines, line{raw: "# Created by ecs-remediator: the rules ECS tasks need for their IAM role credentials."},
+		line{raw: "# Restored at boot by " + restoredBy + ". Add your own rules; ecs-remediator keeps them."})
 	for _, table := range []string{"nat", "filter", "raw"} {
-		f.lines = append(f.lines, savedLine{raw: "*" + table, table: table, kind: '*'})
+		f.lines = append(f.lines, line{raw: "*" + table, table: table, kind: '*'})
 		for _, c := range rule.BuiltinChains(table) {
-			f.lines = append(f.lines, savedLine{raw: ":" + c + " ACCEPT [0:0]", table: table, kind: ':', chain: c})
+			f.lines = append(f.lines, line{raw: ":" + c + " ACCEPT [0:0]", table: table, kind: ':', chain: c})
 		}
-		f.lines = append(f.lines, savedLine{raw: "COMMIT", table: table, kind: 'C'})
+		f.lines = append(f.lines, line{raw: "COMMIT", table: table, kind: 'C'})
 	}
 	return f
 }
@@ -290,7 +295,7 @@ func newSavedFile(t Target) *savedFile {
 // dockerLines finds Docker-managed chains and rules (1-based lines):
 // restoring them at boot freezes Docker's per-container rules of the
 // moment the file was saved.
-func dockerLines(f *savedFile) []int {
+func dockerLines(f *File) []int {
 	var out []int
 	for i, l := range f.lines {
 		if l.kind != ':' && l.kind != 'A' {
@@ -316,13 +321,13 @@ func isDockerChain(name string) bool {
 	return strings.HasPrefix(name, "DOCKER-ISOLATION")
 }
 
-// MaxSaved is the largest saved ruleset read: 50 000 rules are about 5 MB.
-const MaxSaved = 64 << 20
+// MaxSize is the largest saved ruleset read: 50 000 rules are about 5 MB.
+const MaxSize = 64 << 20
 
-// readSaved reads the file (pkg/safefile: only a regular file is opened,
-// never blocking, at most MaxSaved bytes); a missing file gives nil, nil.
-func readSaved(path string) ([]byte, error) {
-	f, err := safefile.Read(path, safefile.Options{Max: MaxSaved})
+// Read reads the file (pkg/safefile: only a regular file is opened,
+// never blocking, at most MaxSize bytes); a missing file gives nil, nil.
+func Read(path string) ([]byte, error) {
+	f, err := safefile.Read(path, safefile.Options{Max: MaxSize})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
