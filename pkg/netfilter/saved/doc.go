@@ -26,5 +26,6 @@
 // (pkg/netfilter, persist.go) replaces the file atomically with
 // pkg/atomicfile, only when its content changes; backups and the dry-run
 // diff are atomicfile's. Which rules are ours is decided by the Enforcer;
-// this package gets them as rule.Want and imports only package rule.
+// this package gets them as rule.Want. Of this module it imports package
+// rule and pkg/safefile (to read) only.
 package saved
