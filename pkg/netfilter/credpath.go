@@ -271,10 +271,10 @@ func (in insertion) command(bin string, rules int) string {
 	return fmt.Sprintf("%s -t filter -I %s %d %s", bin, in.chain, in.pos, in.text)
 }
 
-// credentialsInput evaluates (and, with repair and enforce, opens) the
+// credentialsInput evaluates (and, with enforce, opens in modeRepair or plans in modeDryRun) the
 // credential flows. present lists the keys of our accepts that are in the
 // backend in use at the end (or, in a dry run, would be).
-func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w io.Writer) (f finding.Finding, cs []finding.Change, present map[string]bool, ok bool) {
+func (e *Enforcer) credentialsInput(ctx context.Context, m mode, w io.Writer) (f finding.Finding, cs []finding.Change, present map[string]bool, ok bool) {
 	if !e.c.Credentials || e.c.CredentialsInput == "" {
 		return f, nil, nil, false
 	}
@@ -294,11 +294,11 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 		}
 		rs = evaluate(pr, fs)
 		ins, _ := repairs(pr, rs)
-		if len(ins) == 0 || !enforce || !repair {
+		if len(ins) == 0 || !enforce || m == modeCheck {
 			planned = ins
 			break
 		}
-		if dryRun {
+		if m == modeDryRun {
 			planned = ins
 			fmt.Fprintf(w, "# %s (%s): open the credential path, one `%s --noflush` batch, equivalent to:\n", e.v4.cmd, e.v4.backend, e.v4.restore)
 			for _, in := range ins {
@@ -334,7 +334,7 @@ func (e *Enforcer) credentialsInput(ctx context.Context, repair, dryRun bool, w 
 				}
 			}
 		}
-		if dryRun {
+		if m == modeDryRun {
 			for _, in := range planned {
 				if k, _, _ := rule.Key(in.text, false); k == w.Key && in.chain == w.Chain {
 					present[w.Key] = true

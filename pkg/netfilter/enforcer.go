@@ -16,7 +16,7 @@ import (
 // Check observes the rules and the saved ruleset without changing
 // anything.
 func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
-	fs, _ := e.pass(ctx, false, false, nil, nil)
+	fs, _ := e.pass(ctx, modeCheck, nil, nil)
 	return fs
 }
 
@@ -26,7 +26,11 @@ func (e *Enforcer) Check(ctx context.Context) []finding.Finding {
 // ruleset. With dryRun it changes nothing and writes the iptables
 // commands and the diff of the saved file it would apply to plan.
 func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]finding.Finding, []finding.Change) {
-	return e.pass(ctx, true, dryRun, plan, nil)
+	m := modeRepair
+	if dryRun {
+		m = modeDryRun
+	}
+	return e.pass(ctx, m, plan, nil)
 }
 
 // ApplyHolding repairs like Apply, except the rules of the items hold
@@ -34,10 +38,34 @@ func (e *Enforcer) Apply(ctx context.Context, dryRun bool, plan io.Writer) ([]fi
 // an item that another tool keeps undoing). It implements
 // reconcile.Holder.
 func (e *Enforcer) ApplyHolding(ctx context.Context, hold func(item string) bool) ([]finding.Finding, []finding.Change) {
-	return e.pass(ctx, true, false, nil, hold)
+	return e.pass(ctx, modeRepair, nil, hold)
 }
 
-func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, hold func(string) bool) ([]finding.Finding, []finding.Change) {
+// mode is what one pass may do.
+type mode int
+
+const (
+	// modeCheck observes and reports; it changes nothing.
+	modeCheck mode = iota
+	// modeDryRun observes and writes to the plan writer what modeRepair
+	// would run and write; it changes nothing.
+	modeDryRun
+	// modeRepair changes the live rules and the saved ruleset.
+	modeRepair
+)
+
+// holding is m for an item the daemon holds: observed only, never
+// changed.
+func (m mode) holding(held bool) mode {
+	if held && m == modeRepair {
+		return modeCheck
+	}
+	return m
+}
+
+// pass reads, plans and, as m allows, repairs every item; w receives the
+// plan of a dry run; hold names the items to observe only.
+func (e *Enforcer) pass(ctx context.Context, m mode, w io.Writer, hold func(string) bool) ([]finding.Finding, []finding.Change) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if w == nil {
@@ -59,7 +87,7 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 			return
 		}
 		var fr familyResult
-		if repair && !dryRun {
+		if m == modeRepair {
 			rws := unheld(ws, hold)
 			if len(rws) == len(ws) {
 				fr = e.repair(ctx, t, ws, isV6)
@@ -79,7 +107,7 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 			}
 		} else {
 			fr = e.observe(ctx, t, ws, isV6)
-			if dryRun && fr.after != nil && len(fr.after.ops) > 0 {
+			if m == modeDryRun && fr.after != nil && len(fr.after.ops) > 0 {
 				fr.applied = fr.after
 				fmt.Fprintf(w, "# %s (%s): one `%s --noflush` batch, equivalent to:\n", t.cmd, t.backend, t.restore)
 				for _, o := range fr.after.ops {
@@ -124,9 +152,9 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 			}
 		}
 	}
-	e.guard, e.guardPass = guardOf(fams, dryRun), true
+	e.guard, e.guardPass = guardOf(fams, m), true
 	held := hold != nil && hold(ItemCredentialsInput) // another tool keeps undoing our accept: observe only
-	if f, c, present, ok := e.credentialsInput(ctx, repair && !held, dryRun, w); ok {
+	if f, c, present, ok := e.credentialsInput(ctx, m.holding(held), w); ok {
 		fs = append(fs, f)
 		cs = append(cs, c...)
 		v4 = persistedInputs(v4, present)
@@ -134,8 +162,8 @@ func (e *Enforcer) pass(ctx context.Context, repair, dryRun bool, w io.Writer, h
 	if f, ok := e.otherFinding(ctx, v4); ok {
 		fs = append(fs, f)
 	}
-	persistRepair := repair && (hold == nil || (!hold(ItemPersistIptables) && !hold(ItemPersistService)))
-	pf, pc := e.persist(v4, persistRepair, dryRun, w)
+	persistHeld := hold != nil && (hold(ItemPersistIptables) || hold(ItemPersistService))
+	pf, pc := e.persist(v4, m.holding(persistHeld), w)
 	fs = append(fs, pf...)
 	cs = append(cs, pc...)
 	return fs, cs
@@ -236,7 +264,7 @@ func (e *Enforcer) itemFindingOf(item string, fams []familyResult) (finding.Find
 		return f, false
 	}
 	if item == ItemLocalhostGuard {
-		d, w, drift := guardOf(fams, false).judge()
+		d, w, drift := guardOf(fams, modeCheck).judge()
 		details = append(details, d...)
 		warns = append(warns, w...)
 		if drift {

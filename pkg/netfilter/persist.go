@@ -15,7 +15,7 @@ import (
 
 // persist keeps the saved ruleset in step: findings for persist.iptables
 // and persist.restore_service, and the change when the file was written.
-func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]finding.Finding, []finding.Change) {
+func (e *Enforcer) persist(ws []rule.Want, m mode, w io.Writer) ([]finding.Finding, []finding.Change) {
 	if e.c.PersistErr != nil {
 		// Not an error: the daemon itself restores the rules at boot
 		// (it starts before ecs.service); a saved ruleset only has them in
@@ -70,11 +70,11 @@ func (e *Enforcer) persist(ws []rule.Want, repair, dryRun bool, w io.Writer) ([]
 		if old == nil {
 			c.Old = "absent"
 		}
-		switch {
-		case dryRun:
+		switch m {
+		case modeDryRun:
 			fmt.Fprint(w, atomicfile.Diff(t.Path, old, data))
 			cs = append(cs, c)
-		case repair:
+		case modeRepair:
 			if err := atomicfile.Replace(t.Path, data, atomicfile.Options{Perm: 0o600}); err != nil {
 				f.Status, f.Detail, f.Fix = finding.Error, err.Error(), "check that "+t.Path+" is writable"
 			} else {

@@ -31,7 +31,7 @@ func TestPersistApply(t *testing.T) {
 	ws := c.wants(false, false)
 
 	var plan bytes.Buffer
-	fs, cs := e.persist(ws, true, true, &plan)
+	fs, cs := e.persist(ws, modeDryRun, &plan)
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("dry-run created %s", path)
 	}
@@ -39,7 +39,7 @@ func TestPersistApply(t *testing.T) {
 		t.Errorf("dry-run: %+v %+v\n%s", fs, cs, plan.String())
 	}
 
-	fs, cs = e.persist(ws, true, false, nil)
+	fs, cs = e.persist(ws, modeRepair, nil)
 	if fs[0].Status != finding.OK || len(cs) != 1 || cs[0].Action != "created saved ruleset" || cs[0].Target != path || cs[0].AgentRestart {
 		t.Errorf("create: %+v %+v", fs, cs)
 	}
@@ -60,7 +60,7 @@ func TestPersistApply(t *testing.T) {
 
 	before, _ := os.ReadFile(path)
 	st1, _ := os.Stat(path)
-	fs, cs = e.persist(ws, true, false, nil)
+	fs, cs = e.persist(ws, modeRepair, nil)
 	if len(cs) != 0 || fs[0].Status != finding.OK || fs[1].Warned() {
 		t.Errorf("second apply: %+v %+v", fs, cs)
 	}
@@ -75,7 +75,7 @@ func TestPersistApply(t *testing.T) {
 	if err := os.WriteFile(path, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fs, _ = e.persist(ws, true, false, nil)
+	fs, _ = e.persist(ws, modeRepair, nil)
 	if !fs[0].Warned() || !strings.Contains(fs[0].Detail, "Docker-managed") || !strings.Contains(fs[0].Fix, "delete those lines") {
 		t.Errorf("docker file: %+v", fs[0])
 	}
@@ -83,7 +83,7 @@ func TestPersistApply(t *testing.T) {
 	// auto could not choose: a warning, not an error (the daemon restores
 	// the rules itself at boot)
 	e.c.PersistErr = errors.New("persist.iptables auto: nothing found")
-	fs, _ = e.persist(ws, true, false, nil)
+	fs, _ = e.persist(ws, modeRepair, nil)
 	if len(fs) != 1 || fs[0].Status != finding.Warn || !strings.Contains(fs[0].Fix, "iptables-services") {
 		t.Errorf("PersistErr: %+v", fs)
 	}
@@ -97,7 +97,7 @@ func TestPersistNewFile(t *testing.T) {
 	c := persistConfig()
 	c.Persist = &saved.Target{Path: path, Service: "iptables.service"}
 	e := &Enforcer{c: c}
-	if _, cs := e.persist(c.wants(true, false), true, false, nil); len(cs) != 1 {
+	if _, cs := e.persist(c.wants(true, false), modeRepair, nil); len(cs) != 1 {
 		t.Fatalf("changes %+v, want the file created", cs)
 	}
 	got, err := os.ReadFile(path)

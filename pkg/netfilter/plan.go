@@ -56,9 +56,8 @@ type plan struct {
 	tables []string // tables touched, in first-use order
 }
 
-// batch is the restore input: one section per table, deletions first.
-func (p *plan) batch() []byte { return restoreBatch(p.ops, p.tables) }
-
+// restoreBatch is the restore input for ops: one section per table of
+// tables, each with its ops in order (a plan puts deletions first).
 func restoreBatch(ops []op, tables []string) []byte {
 	var b strings.Builder
 	for _, t := range tables {

@@ -24,7 +24,7 @@ func planFor(t *testing.T, c Config, docker0 bool, save string) *plan {
 	return makePlan(ws, rs)
 }
 
-func batchOf(p *plan) string { return strings.TrimSpace(string(p.batch())) }
+func batchOf(p *plan) string { return strings.TrimSpace(string(restoreBatch(p.ops, p.tables))) }
 
 func TestPlan(t *testing.T) {
 	const (

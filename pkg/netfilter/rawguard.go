@@ -49,7 +49,9 @@ func (g guardState) effective() bool {
 	return g.read && ((g.raw && !g.rawSure) || (g.filter && !g.filterSure))
 }
 
-func guardOf(fams []familyResult, dryRun bool) guardState {
+// guardOf summarises the guards of fams; in modeDryRun a guard the pass
+// would insert counts as present.
+func guardOf(fams []familyResult, m mode) guardState {
 	var g guardState
 	for _, fr := range fams {
 		if fr.t.cmd == "" {
@@ -70,7 +72,7 @@ func guardOf(fams []familyResult, dryRun bool) guardState {
 				continue
 			}
 			g.read = true
-			present := st.copies > 0 || (dryRun && st.action != "")
+			present := st.copies > 0 || (m == modeDryRun && st.action != "")
 			if st.w.Table == "raw" {
 				g.raw, g.rawSure, g.rawShw = present, st.shadowSure, st.shadowedBy
 			} else {
