@@ -161,9 +161,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) error {
 	}
 	switch {
 	case v.Type() == boolAutoType:
-		switch {
-		case n.Tag == "!!bool":
-			v.SetString(strings.ToLower(n.Value))
+		switch b, ok := boolValue(n); {
+		case ok:
+			v.SetString(strconv.FormatBool(b))
 		case n.Tag == "!!str" && n.Value == string(AutoBool):
 			v.SetString(n.Value)
 		default:
@@ -176,10 +176,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) error {
 		}
 		v.SetInt(int64(dur))
 	case v.Kind() == reflect.Bool:
-		if n.Tag != "!!bool" {
+		b, ok := boolValue(n)
+		if !ok {
 			return d.errf(n, key, "expected true or false, got %q", n.Value)
 		}
-		b, _ := strconv.ParseBool(strings.ToLower(n.Value))
 		v.SetBool(b)
 	case v.Kind() == reflect.Int:
 		i, err := strconv.Atoi(n.Value)
@@ -307,4 +307,24 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, key string) error {
 	}
 	v.Set(s)
 	return nil
+}
+
+// boolValue reads a YAML boolean, and also "true" or "false" in quotes
+// (any case): templating tools quote what they fill in, and a quoted
+// true means true to the operator who wrote it. YAML 1.1's yes/no/on/off
+// stay errors: they are what the strict reading guards against.
+func boolValue(n *yaml.Node) (bool, bool) {
+	switch {
+	case n.Tag == "!!bool":
+		b, err := strconv.ParseBool(strings.ToLower(n.Value))
+		return b, err == nil
+	case n.Tag == "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		switch strings.ToLower(n.Value) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+	}
+	return false, false
 }

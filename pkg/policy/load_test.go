@@ -87,6 +87,8 @@ func TestParseErrors(t *testing.T) {
 		{"int as text", "network:\n  agent_port: abc\n", 2, "network.agent_port", "expected a whole number"},
 		{"port range", "network:\n  agent_port: 70000\n", 2, "network.agent_port", "expected 1 to 65535"},
 		{"bool wrong", "network:\n  localhost_guard: yes please\n", 2, "network.localhost_guard", "expected true or false"},
+		{"bool yes is not true", "network:\n  localhost_guard: yes\n", 2, "network.localhost_guard", "expected true or false, got \"yes\""},
+		{"quoted yes is not true", "network:\n  block_introspection: \"on\"\n", 2, "network.block_introspection", "expected true, false or auto"},
 		{"duration", "agent:\n  min_restart_interval: 60\n", 2, "agent.min_restart_interval", "expected a positive duration"},
 		{"duration too short", "resync_interval: 1ms\n", 1, "resync_interval", "too short"},
 		{"relative path", "ecs_config: ecs.config\n", 1, "ecs_config", "absolute path"},
@@ -201,5 +203,23 @@ func TestUnitDirs(t *testing.T) {
 	p.Persist.SystemdDir = "/x/systemd"
 	if got := p.Persist.UnitDirs(); !reflect.DeepEqual(got, []string{"/x/systemd", "/usr/lib/systemd/system", "/lib/systemd/system"}) {
 		t.Fatalf("UnitDirs = %q", got)
+	}
+}
+
+// A boolean in quotes, as templating tools write it, means what it says.
+func TestParseQuotedBools(t *testing.T) {
+	p, err := Parse([]byte("network:\n  localhost_guard: \"false\"\n  block_introspection: 'TRUE'\n"), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Network.LocalhostGuard || p.Network.BlockIntrospection != "true" {
+		t.Errorf("localhost_guard %v, block_introspection %q; want false, true", p.Network.LocalhostGuard, p.Network.BlockIntrospection)
+	}
+	p, err = Parse([]byte("network:\n  block_introspection: \"auto\"\n  localhost_guard: True\n"), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Network.LocalhostGuard || p.Network.BlockIntrospection != AutoBool {
+		t.Errorf("localhost_guard %v, block_introspection %q; want true, auto", p.Network.LocalhostGuard, p.Network.BlockIntrospection)
 	}
 }
