@@ -106,12 +106,7 @@ func WriteFile(path string, p *policy.Policy, roots ...string) error {
 // Marshal is p as a policy file: every key, in the order of the Policy
 // type.
 func Marshal(p *policy.Policy) ([]byte, error) {
-	var doc yaml.Node
-	if err := doc.Encode(p); err != nil {
-		return nil, err
-	}
-	plainBools(&doc, reflect.ValueOf(*p))
-	return yaml.Marshal(&doc)
+	return yaml.Marshal(p)
 }
 
 // CheckFile parses the policy file at path as the product does and
@@ -155,26 +150,6 @@ func Outside(p *policy.Policy, roots ...string) []string {
 	check("backup", p.BackupPath())
 	sort.Strings(out)
 	return out
-}
-
-// plainBools writes the true and false of every policy.BoolAuto setting
-// under n (the encoding of v) as YAML booleans: the encoder quotes them as
-// the strings they are in Go, and the policy takes only a bare true/false.
-func plainBools(n *yaml.Node, v reflect.Value) {
-	switch {
-	case v.Type() == reflect.TypeOf(policy.BoolAuto("")):
-		if v.String() == string(policy.True) || v.String() == string(policy.False) {
-			n.Tag, n.Style = "!!bool", 0
-		}
-	case v.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			for j := 0; j < v.NumField(); j++ {
-				if f := v.Type().Field(j); f.IsExported() && strings.Split(f.Tag.Get("yaml"), ",")[0] == n.Content[i].Value {
-					plainBools(n.Content[i+1], v.Field(j))
-				}
-			}
-		}
-	}
 }
 
 // inside tells whether path is root or below it.
