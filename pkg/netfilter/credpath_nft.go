@@ -191,6 +191,10 @@ func nativeRule(exprs []map[string]json.RawMessage, ref ruleRef, sets func(strin
 			if r.kind != vContinue {
 				break // statements after a verdict are never reached
 			}
+			if kind, target, ok := nftVerdict(k, v); ok {
+				r.kind, r.target = kind, target
+				continue
+			}
 			switch k {
 			case "match":
 				c, what := nftMatch(v, sets)
@@ -199,24 +203,10 @@ func nativeRule(exprs []map[string]json.RawMessage, ref ruleRef, sets func(strin
 				} else {
 					r.conds = append(r.conds, c)
 				}
-			case "accept":
-				r.kind = vAccept
-			case "drop", "reject":
-				r.kind = vDrop
-			case "return":
-				r.kind = vReturn
-			case "jump", "goto":
-				var t struct{ Target string }
-				_ = json.Unmarshal(v, &t)
-				r.kind, r.target = vJump, t.Target
-				if k == "goto" {
-					r.kind = vGoto
-				}
 			case "dnat", "snat", "redirect", "masquerade":
 				r.kind = vAccept
 			case "counter", "log", "meta", "mangle", "ct", "notrack", "set", "nflog", "quota_stmt", "comment", "flow", "secmark", "tproxy":
 				// no verdict (a "meta"/"ct" statement sets a mark)
-			case "continue":
 			case "vmap":
 				r.kind, r.what = vUnknown, "vmap"
 				if c := nftVmap(v, sets); c != nil {
@@ -652,29 +642,39 @@ func nftVmap(raw json.RawMessage, sets func(string) ([]json.RawMessage, bool)) [
 		}
 		e := vmapEntry{c: c}
 		for vk, vv := range verdict {
-			switch vk {
-			case "accept":
-				e.kind = vAccept
-			case "drop", "reject":
-				e.kind = vDrop
-			case "return":
-				e.kind = vReturn
-			case "jump", "goto":
-				var t struct{ Target string }
-				_ = json.Unmarshal(vv, &t)
-				e.kind, e.target = vJump, t.Target
-				if vk == "goto" {
-					e.kind = vGoto
-				}
-			case "continue":
-				e.kind = vContinue
-			default:
+			kind, target, ok := nftVerdict(vk, vv)
+			if !ok {
 				return nil
 			}
+			e.kind, e.target = kind, target
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// nftVerdict decodes a verdict, as a rule's statement or a verdict map's
+// value: accept, drop, reject, return, jump, goto or continue. ok is
+// false for anything else.
+func nftVerdict(k string, v json.RawMessage) (kind vkind, target string, ok bool) {
+	switch k {
+	case "accept":
+		return vAccept, "", true
+	case "drop", "reject":
+		return vDrop, "", true
+	case "return":
+		return vReturn, "", true
+	case "jump", "goto":
+		var t struct{ Target string }
+		_ = json.Unmarshal(v, &t)
+		if k == "goto" {
+			return vGoto, t.Target, true
+		}
+		return vJump, t.Target, true
+	case "continue":
+		return vContinue, "", true
+	}
+	return 0, "", false
 }
 
 // vmapEntry is one element of a verdict map.
