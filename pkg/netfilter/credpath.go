@@ -15,8 +15,9 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// network.credentials_input: the credential packets must be accepted by
-// every filter on their way, not only find our NAT rules in place. Two
+// ItemCredentialsInput is the finding of the credential flows' verdicts:
+// the credential packets must be accepted by every filter on their way,
+// not only find our NAT rules in place. Two
 // flows are followed (docs/credential-path.md):
 //
 //   - bridge path: the SYN a bridge-mode task sends to 169.254.170.2:80,
@@ -39,8 +40,6 @@ import (
 // ruleset, never moved once it works. A block in a table we do not own
 // (native nf_tables, the other backend) is never touched: the finding
 // gives the command that opens the path and where to persist it.
-
-// ItemCredentialsInput is the finding of the credential flows' verdicts.
 const ItemCredentialsInput = "network.credentials_input"
 
 // DefaultTaskBridge is the bridge bridge-mode tasks use when

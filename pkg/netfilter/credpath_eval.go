@@ -9,22 +9,9 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// The credential-path evaluator is pure: a model of the rules every
-// packet meets on one netfilter hook (base chains in priority order, each
-// a list of rules and a policy), and one packet, in; a verdict and what
-// decided it, out. It knows nothing of iptables, nft or the kernel:
-// credpath_ipt.go and credpath_nft.go turn what they read into this
-// model, credpath.go reads, repairs and reports. docs/credential-path.md
-// says what is modelled and what is reported as undecidable.
-//
-// Matching is three-valued: a condition is yes, no or maybe for the
-// packet (maybe: the packet's field is not fully known, such as the
-// source port, or the condition is one the model does not know, such as
-// an ipset). A rule that maybe matches and could decide forks the walk:
-// the packet is followed both as matched and as not matched; when both
-// end with the same verdict, that is the verdict, else the packet is
-// undecidable and the first such rule is named.
-
+// tri is a condition's answer for a packet: yes, no or maybe (the
+// packet's field is not fully known, such as the source port, or the
+// condition is one the model does not know, such as an ipset).
 type tri int8
 
 const (
@@ -317,9 +304,20 @@ type baseResult struct {
 	o outcome
 }
 
-// evalHook follows p through every base chain of the hook in priority
-// order: a drop in any blocks; an undecidable one with no drop elsewhere
-// leaves the packet undecidable.
+// evalHook is the credential-path evaluator, pure: the model of the
+// rules every packet meets on one netfilter hook (base chains, each a
+// list of rules and a policy) and one packet in; a verdict and what
+// decided it out. It knows nothing of iptables, nft or the kernel:
+// credpath_ipt.go and credpath_nft.go turn what was read into the model,
+// credpath.go reads, repairs and reports. docs/credential-path.md says
+// what is modelled and what is reported as undecidable.
+//
+// p is followed through every base chain in priority order: a drop in
+// any blocks; an undecidable one with no drop elsewhere leaves the packet
+// undecidable. A rule that maybe matches and could decide forks the walk
+// (see walker): the packet is followed both as matched and as not
+// matched; when both end with the same verdict, that is the verdict, else
+// the packet is undecidable and the first such rule is named.
 func evalHook(bases []base, p *pkt) hookVerdict {
 	sort.SliceStable(bases, func(i, j int) bool { return bases[i].prio < bases[j].prio })
 	hv := hookVerdict{v: vAccept}

@@ -9,13 +9,11 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Turning iptables rules (as iptables-save prints them) into the
-// evaluator's model. Every option this file does not know becomes an
-// "unknown" condition: the rule then at best maybe matches, and if it
-// could decide the packet the verdict is undecidable, naming it.
-
-// parseSaveTable reads one table of iptables-save output into the model:
-// every chain with its policy and rules in order.
+// parseSaveTable reads one table of iptables-save output into the
+// evaluator's model: every chain with its policy and rules in order.
+// Every option the model does not know becomes an "unknown" condition
+// (iptRule): the rule then at best maybe matches, and if it could decide
+// the packet the verdict is undecidable, naming it.
 func parseSaveTable(out, table, where string) (*mtable, error) {
 	t := &mtable{where: where, chains: map[string]*mchain{}}
 	in := false

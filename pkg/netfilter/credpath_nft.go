@@ -11,20 +11,7 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// Native nf_tables rulesets (nftables.service, firewalld) in the
-// evaluator's model, from `nft -j list ruleset` (the JSON schema of nft
-// 1.0). The netlink reader (kernel.NFT) decodes only the expressions
-// iptables-nft generates; a hand-written ruleset uses sets, verdict maps,
-// fib and ct expressions in forms that nft's own JSON already names, so
-// the JSON is read instead, and rule texts for findings come from
-// `nft -a list ruleset` by handle.
-//
-// Tables that iptables-nft owns are skipped: they are read as iptables
-// rules (credpath.go). iptables-nft creates, in family ip, tables named
-// filter, nat, mangle, raw and security whose base chains carry the
-// upper-case built-in names (INPUT, OUTPUT, ...); a base chain of such a
-// table is iptables-nft's, any other base chain is native.
-
+// nftDoc is `nft -j list ruleset` (the JSON schema of nft 1.0).
 type nftDoc struct {
 	Nftables []map[string]json.RawMessage `json:"nftables"`
 }
@@ -52,7 +39,11 @@ type nftBase struct {
 	t                          *mtable
 }
 
-// iptablesOwned reports whether a base chain belongs to iptables-nft.
+// iptablesOwned reports whether a base chain belongs to iptables-nft:
+// iptables-nft creates, in family ip, tables named filter, nat, mangle,
+// raw and security whose base chains carry the upper-case built-in names
+// (INPUT, OUTPUT, ...); a base chain of such a table is iptables-nft's
+// (read as iptables rules, credpath.go), any other base chain is native.
 func iptablesOwned(family, table, chain string) bool {
 	return family == "ip" && rule.IsBuiltin(table, chain) && (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security")
 }
@@ -61,6 +52,13 @@ func iptablesOwned(family, table, chain string) bool {
 // `nft -a list ruleset`, keyed by handle) into the base chains on the
 // input and output hooks of families ip and inet that iptables-nft does
 // not own.
+//
+// Native rulesets (nftables.service, firewalld) are read as nft's JSON,
+// not over netlink: the netlink reader (kernel.NFT) decodes only the
+// expressions iptables-nft generates, while a hand-written ruleset uses
+// sets, verdict maps, fib and ct expressions in forms that nft's JSON
+// already names. Rule texts for findings come from `nft -a list ruleset`
+// by handle.
 func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 	var doc nftDoc
 	if err := json.Unmarshal(js, &doc); err != nil {

@@ -12,14 +12,6 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
 )
 
-// Reading what the credential packets meet on the input and output hooks
-// (see credpath.go): the filter table of the iptables backend in use and
-// of the other backend (when it holds one), as iptables-save prints them,
-// and the native nf_tables base chains, as nft prints them. The texts are
-// kept while the kernel shows they cannot have changed (the nf_tables
-// generation; for legacy, the hash of the IPv4 tables the poller uses),
-// so a steady reconcile starts no process.
-
 // pathRead is the model of both hooks.
 type pathRead struct {
 	input, output []base
@@ -64,7 +56,14 @@ func (e *Enforcer) keyFor(backend string) func() string {
 	return func() string { return kernel.LegacyTablesHash(false) }
 }
 
-// readPath reads the model of both hooks.
+// readPath reads the model of both hooks: what the credential packets
+// meet on the input and output hooks (see ItemCredentialsInput): the
+// filter table of the iptables backend in use and of the other backend
+// (when it holds one), as iptables-save prints them, and the native
+// nf_tables base chains, as nft prints them. The texts are kept while the
+// kernel shows they cannot have changed (the nf_tables generation; for
+// legacy, the hash of the IPv4 tables the poller uses), so a steady
+// reconcile starts no process.
 func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 	pr := &pathRead{}
 	if e.cred == nil {
