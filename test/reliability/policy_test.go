@@ -81,7 +81,7 @@ var policyCases = []policyCase{
 	{"type", "doctor.external_credentials", "doctor:\n  external_credentials: {a: b} #<\n"},
 	{"type", "metrics.textfile", "metrics:\n  textfile: [auto] #<\n"},
 	{"type", "metrics.listen", "metrics:\n  listen: [off] #<\n"},
-	{"type", "metrics.allow_remote", "metrics:\n  allow_remote: \"true\" #<\n"},
+	{"type", "metrics.allow_remote", "metrics:\n  allow_remote: \"yes\" #<\n"},
 
 	// Unknown keys at every level.
 	{"unknown", "ecs_confg", "ecs_config: /etc/ecs/ecs.config\necs_confg: /x #<\n"},
