@@ -207,9 +207,11 @@ func iptText(nr *rawRule) printedRule {
 		name, rev, data := cstr(m[2:31]), m[31], m[xtHeaderLen:size]
 		switch {
 		case (name == "tcp" && len(data) >= 12) || (name == "udp" && len(data) >= 9):
-			invAt, extra := 11, data[8]|data[9]|data[10]
-			if name == "udp" {
-				invAt, extra = 8, 0
+			// struct xt_tcp: ports, option, flag mask and flags, then
+			// invflags at 11; struct xt_udp: ports, then invflags at 8.
+			invAt, extra := 8, byte(0)
+			if name == "tcp" {
+				invAt, extra = 11, data[8]|data[9]|data[10]
 			}
 			pinv := data[invAt]
 			if extra != 0 || pinv&^3 != 0 {
