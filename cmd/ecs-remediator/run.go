@@ -181,9 +181,9 @@ func buildSetup(p *policy.Policy, log *zap.Logger, mx *metrics.Metrics) (*daemon
 
 // limitProcs runs the daemon on at most two Ps unless GOMAXPROCS is set.
 // Go's default is one per CPU, and every wake-up of an idle process (a
-// poll, a timer) starts threads spinning for work on as many: on a 2-vCPU
-// VM one P instead of two cut the context switches of a 100 ms poll by a
-// fifth. Two keep the parallel netlink dumps of a big ruleset parallel.
+// poll, a timer) starts threads spinning for work on as many (the figure:
+// docs/performance.md, "The daemon's own constants"). Two keep the
+// parallel netlink dumps of a big ruleset parallel.
 func limitProcs() {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) > 2 {
 		runtime.GOMAXPROCS(2)
@@ -204,8 +204,9 @@ const sysctlEvery = 500 * time.Millisecond
 // or flushed rule that the xtables lock did not announce (a raw setsockopt
 // writer) is seen within one poll_interval; a rule replaced in place by one
 // of the same size within deepPollEvery intervals (25 s by default).
-// Reading the rules makes the kernel vmalloc a copy of every counter: the
-// shallow polls cost about half as much CPU.
+// Reading the rules makes the kernel vmalloc a copy of every counter, so
+// the shallow polls cost less CPU (docs/performance.md, "The daemon's own
+// constants").
 const deepPollEvery = 5
 
 // restartMetrics counts the restarter's restarts, and the requests it
