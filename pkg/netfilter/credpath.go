@@ -68,7 +68,7 @@ type flow struct {
 	name  string
 	hook  string // input or output
 	chain string // INPUT or OUTPUT: where our accept goes
-	p     pkt
+	p     Packet
 	args  []string // our accept, iptables syntax
 	nft   string   // the same, nft syntax
 }
@@ -90,20 +90,20 @@ type hostPath func(netip.Addr) (oif string, src netip.Addr, ok bool)
 func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath) []flow {
 	port := c.AgentPort
 	ps := strconv.Itoa(port)
-	syn := func(hook string) pkt {
-		return pkt{hook: hook, proto: "tcp", dport: port, syn: true,
-			ctstate: []string{"NEW", "DNAT"}, ctdir: "ORIGINAL", origDst: credsAddrP, origDport: 80,
-			dst: addr{in: agentHost, local: yes}}
+	syn := func(hook string) Packet {
+		return Packet{Hook: hook, Proto: "tcp", Dport: port, Syn: true,
+			CtState: []string{"NEW", "DNAT"}, CtDir: "ORIGINAL", OrigDst: credsAddrP, OrigDport: 80,
+			Dst: Addr{In: agentHost, Local: Yes}}
 	}
 	var fs []flow
 	for _, b := range c.taskBridges() {
 		p := syn("input")
 		name, wild := strings.CutSuffix(b, "+")
-		p.iif = iface{name: name, wild: wild}
-		p.src = addr{in: anyV4, notIn: []netip.Prefix{loopback8}, local: no}
+		p.Iif = Iface{Name: name, Wild: wild}
+		p.Src = Addr{In: anyV4, NotIn: []netip.Prefix{loopback8}, Local: No}
 		if subnet != nil {
 			if n, ok := subnet(b); ok {
-				p.src.in = n.Masked()
+				p.Src.In = n.Masked()
 			}
 		}
 		nftName := b
@@ -115,30 +115,30 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 			nft:  `iifname "` + nftName + `" ip daddr 127.0.0.1 tcp dport ` + ps + " ct status dnat accept"})
 	}
 	out := syn("output")
-	out.oif = iface{any: true}
-	out.src = addr{in: anyV4, local: yes}
+	out.Oif = Iface{Any: true}
+	out.Src = Addr{In: anyV4, Local: Yes}
 	var hostSrc netip.Addr
 	if route != nil {
 		if oif, src, ok := route(credsAddrP); ok {
-			out.oif = iface{name: oif}
+			out.Oif = Iface{Name: oif}
 			if src.IsValid() {
 				hostSrc = src
-				out.src.in = netip.PrefixFrom(src, 32)
+				out.Src.In = netip.PrefixFrom(src, 32)
 			}
 		}
 	}
 	via := "output"
-	if !out.oif.any {
-		via = "output via " + out.oif.name
+	if !out.Oif.Any {
+		via = "output via " + out.Oif.Name
 	}
 	fs = append(fs, flow{name: "host path (" + credentialsAddr + ":80 -> 127.0.0.1:" + ps + ", " + via + ")", hook: "output", chain: "OUTPUT", p: out,
 		args: strings.Fields("-d 127.0.0.1/32 -p tcp --dport " + ps + " -m conntrack --ctstate DNAT -j ACCEPT"),
 		nft:  "ip daddr 127.0.0.1 tcp dport " + ps + " ct status dnat accept"})
 	in := syn("input")
-	in.iif = iface{name: "lo"}
-	in.src = addr{in: anyV4, local: yes}
+	in.Iif = Iface{Name: "lo"}
+	in.Src = Addr{In: anyV4, Local: Yes}
 	if hostSrc.IsValid() {
-		in.src.in = netip.PrefixFrom(hostSrc, 32) // the REDIRECT keeps the source
+		in.Src.In = netip.PrefixFrom(hostSrc, 32) // the REDIRECT keeps the source
 	}
 	fs = append(fs, flow{name: "host path (delivered on lo to 127.0.0.1:" + ps + ")", hook: "input", chain: "INPUT", p: in,
 		args: strings.Fields("-i lo -d 127.0.0.1/32 -p tcp --dport " + ps + " -m conntrack --ctstate DNAT -j ACCEPT"),
@@ -172,7 +172,7 @@ func (c Config) credpathWants() []rule.Want {
 // flowResult is one flow's verdict.
 type flowResult struct {
 	f  flow
-	hv hookVerdict
+	hv HookVerdict
 }
 
 // evaluate follows every flow through the model read.
@@ -183,9 +183,9 @@ func evaluate(pr *pathRead, fs []flow) []flowResult {
 		if f.hook == "output" {
 			bases = pr.output
 		}
-		bs := append([]base(nil), bases...)
+		bs := append([]Base(nil), bases...)
 		p := f.p
-		out = append(out, flowResult{f: f, hv: evalHook(bs, &p)})
+		out = append(out, flowResult{f: f, hv: EvalHook(bs, &p)})
 	}
 	return out
 }
@@ -197,30 +197,30 @@ type insertion struct {
 	text  string
 	del   string // an existing copy of ours to delete first (it sits below the block)
 	flow  string
-	by    ruleRef
+	by    RuleRef
 }
 
 // repairs lists what opens the blocked flows in the backend in use, and
 // the flows blocked where we may not repair.
 func repairs(pr *pathRead, rs []flowResult) (ins []insertion, foreign []flowResult) {
 	for _, r := range rs {
-		if r.hv.v != vDrop {
+		if r.hv.Verdict != Drop {
 			continue
 		}
-		for _, br := range r.hv.results {
-			if br.o.v != vDrop {
+		for _, br := range r.hv.Results {
+			if br.Outcome.Verdict != Drop {
 				continue
 			}
-			if br.b.owner != "iptables" {
+			if br.Base.Owner != "iptables" {
 				foreign = append(foreign, r)
 				continue
 			}
 			text := rule.Quote(r.f.args)
 			key, _, _ := rule.Key(text, false)
-			in := insertion{chain: br.b.chain, pos: br.o.top, text: text, flow: r.f.name, by: br.o.by}
-			if c := pr.inUse.chains[br.b.chain]; c != nil {
-				for j, x := range c.rules {
-					_, t, _ := strings.Cut(x.ref.text, " "+br.b.chain+" ")
+			in := insertion{chain: br.Base.Chain, pos: br.Outcome.Top, text: text, flow: r.f.name, by: br.Outcome.By}
+			if c := pr.inUse.Chains[br.Base.Chain]; c != nil {
+				for j, x := range c.Rules {
+					_, t, _ := strings.Cut(x.Ref.Text, " "+br.Base.Chain+" ")
 					if k, _, err := rule.Key(t, false); err == nil && k == key {
 						if j+1 < in.pos {
 							in.pos = -1 // ours is above the block and does not open it: leave it to the finding
@@ -301,7 +301,7 @@ func (e *Enforcer) credentialsInput(ctx context.Context, m mode, w io.Writer) (f
 			planned = ins
 			fmt.Fprintf(w, "# %s (%s): open the credential path, one `%s --noflush` batch, equivalent to:\n", e.v4.cmd, e.v4.backend, e.v4.restore)
 			for _, in := range ins {
-				fmt.Fprintln(w, in.command(e.v4.cmd, len(pr.inUse.chains[in.chain].rulesOrNil())))
+				fmt.Fprintln(w, in.command(e.v4.cmd, len(pr.inUse.Chains[in.chain].RulesOrNil())))
 			}
 			for _, in := range ins {
 				cs = append(cs, insChange(in, e.v4.cmd))
@@ -325,9 +325,9 @@ func (e *Enforcer) credentialsInput(ctx context.Context, m mode, w io.Writer) (f
 	}
 	present = map[string]bool{}
 	for _, w := range e.c.credpathWants() {
-		if c := pr.inUse.chains[w.Chain]; c != nil {
-			for _, x := range c.rules {
-				_, t, _ := strings.Cut(x.ref.text, " "+w.Chain+" ")
+		if c := pr.inUse.Chains[w.Chain]; c != nil {
+			for _, x := range c.Rules {
+				_, t, _ := strings.Cut(x.Ref.Text, " "+w.Chain+" ")
 				if k, _, err := rule.Key(t, false); err == nil && k == w.Key {
 					present[w.Key] = true
 				}
@@ -345,13 +345,6 @@ func (e *Enforcer) credentialsInput(ctx context.Context, m mode, w io.Writer) (f
 	return f, cs, present, true
 }
 
-func (c *mchain) rulesOrNil() []mrule {
-	if c == nil {
-		return nil
-	}
-	return c.rules
-}
-
 func insChange(in insertion, bin string) finding.Change {
 	return finding.Change{Item: ItemCredentialsInput, Action: "inserted rule",
 		Target: "iptables filter " + in.chain,
@@ -366,27 +359,27 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 	drift := false
 	ins, foreign := repairs(pr, rs)
 	for _, r := range rs {
-		switch r.hv.v {
-		case vAccept:
+		switch r.hv.Verdict {
+		case Accept:
 			var by []string
-			for _, br := range r.hv.results {
-				by = append(by, br.o.by.String())
+			for _, br := range r.hv.Results {
+				by = append(by, br.Outcome.By.String())
 			}
 			details = append(details, r.f.name+": accepted by "+strings.Join(by, "; "))
-		case vDrop:
+		case Drop:
 			drift = true
 			var by []string
-			for _, br := range r.hv.results {
-				if br.o.v == vDrop {
-					by = append(by, br.o.by.String())
+			for _, br := range r.hv.Results {
+				if br.Outcome.Verdict == Drop {
+					by = append(by, br.Outcome.By.String())
 				}
 			}
 			details = append(details, r.f.name+": blocked by "+strings.Join(by, "; "))
 		default:
 			var why []string
-			for _, br := range r.hv.results {
-				if br.o.v == vUnknown {
-					why = append(why, br.o.undecided.String()+" may decide it ("+br.o.reason+")")
+			for _, br := range r.hv.Results {
+				if br.Outcome.Verdict == Unknown {
+					why = append(why, br.Outcome.Undecided.String()+" may decide it ("+br.Outcome.Reason+")")
 				}
 			}
 			warns = append(warns, r.f.name+": cannot be decided: "+strings.Join(why, "; "))
@@ -394,13 +387,13 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 	}
 	warns = append(warns, pr.notes...)
 	for _, in := range ins {
-		fixes = append(fixes, in.command(e.v4.cmd, len(pr.inUse.chains[in.chain].rulesOrNil())))
+		fixes = append(fixes, in.command(e.v4.cmd, len(pr.inUse.Chains[in.chain].RulesOrNil())))
 	}
 	var manual []string
 	seen := map[string]bool{}
 	for _, r := range foreign {
-		for _, br := range r.hv.results {
-			if br.o.v != vDrop || br.b.owner == "iptables" {
+		for _, br := range r.hv.Results {
+			if br.Outcome.Verdict != Drop || br.Base.Owner == "iptables" {
 				continue
 			}
 			m := e.manualFix(br, r.f)
@@ -444,33 +437,33 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 
 // manualFix is the command that opens flow fl where br blocks it, in a
 // table we do not own, and where to persist it.
-func (e *Enforcer) manualFix(br baseResult, fl flow) string {
-	b, o := br.b, br.o
-	if b.family == backendNFT || b.family == backendLegacy {
+func (e *Enforcer) manualFix(br BaseResult, fl flow) string {
+	b, o := br.Base, br.Outcome
+	if b.Family == backendNFT || b.Family == backendLegacy {
 		bin := e.oth
 		if bin == "" {
 			bin = "iptables"
 		}
-		pos := o.top
-		cmd := fmt.Sprintf("`%s -t filter -I %s %d %s`", bin, b.chain, pos, rule.Quote(fl.args))
-		if c := b.t.chains[b.chain]; c != nil && pos > len(c.rules) {
-			cmd = fmt.Sprintf("`%s -t filter -A %s %s`", bin, b.chain, rule.Quote(fl.args))
+		pos := o.Top
+		cmd := fmt.Sprintf("`%s -t filter -I %s %d %s`", bin, b.Chain, pos, rule.Quote(fl.args))
+		if c := b.Model.Chains[b.Chain]; c != nil && pos > len(c.Rules) {
+			cmd = fmt.Sprintf("`%s -t filter -A %s %s`", bin, b.Chain, rule.Quote(fl.args))
 		}
-		return cmd + " (the " + b.family + " backend, which " + e.v4.cmd + " does not manage; persist it where that backend's rules are saved)"
+		return cmd + " (the " + b.Family + " backend, which " + e.v4.cmd + " does not manage; persist it where that backend's rules are saved)"
 	}
-	if b.table == "firewalld" {
+	if b.Table == "firewalld" {
 		iface := "lo"
-		if fl.p.iif.name != "" && fl.p.iif.name != "lo" {
-			iface = fl.p.iif.name
+		if fl.p.Iif.Name != "" && fl.p.Iif.Name != "lo" {
+			iface = fl.p.Iif.Name
 		}
 		return fmt.Sprintf("firewalld owns table %s %s: `firewall-cmd --permanent --zone=\"$(firewall-cmd --get-zone-of-interface=%s)\" --add-rich-rule='rule family=\"ipv4\" destination address=\"127.0.0.1\" port port=\"%d\" protocol=\"tcp\" accept' && firewall-cmd --reload` (firewalld keeps it in its zone file under /etc/firewalld/zones)",
-			b.family, b.table, iface, e.c.AgentPort)
+			b.Family, b.Table, iface, e.c.AgentPort)
 	}
-	cmd := fmt.Sprintf("`nft add rule %s %s %s %s`", b.family, b.table, b.chain, fl.nft)
-	if c := b.t.chains[b.chain]; c != nil && o.top >= 1 && o.top <= len(c.rules) {
-		cmd = fmt.Sprintf("`nft insert rule %s %s %s position %d %s`", b.family, b.table, b.chain, c.rules[o.top-1].ref.handle, fl.nft)
+	cmd := fmt.Sprintf("`nft add rule %s %s %s %s`", b.Family, b.Table, b.Chain, fl.nft)
+	if c := b.Model.Chains[b.Chain]; c != nil && o.Top >= 1 && o.Top <= len(c.Rules) {
+		cmd = fmt.Sprintf("`nft insert rule %s %s %s position %d %s`", b.Family, b.Table, b.Chain, c.Rules[o.Top-1].Ref.handle, fl.nft)
 	}
-	return cmd + " (for " + fl.name + "), and add the same rule to chain " + b.chain + " of table " + b.family + " " + b.table + " in " + nftablesConf() + " so that it survives a reload"
+	return cmd + " (for " + fl.name + "), and add the same rule to chain " + b.Chain + " of table " + b.Family + " " + b.Table + " in " + nftablesConf() + " so that it survives a reload"
 }
 
 // nftablesConf names the file nftables.service loads on this host.

@@ -9,165 +9,173 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// tri is a condition's answer for a packet: yes, no or maybe (the
+// Tri is a condition's answer for a packet: yes, no or maybe (the
 // packet's field is not fully known, such as the source port, or the
 // condition is one the model does not know, such as an ipset).
-type tri int8
+type Tri int8
 
 const (
-	no tri = iota
-	maybe
-	yes
+	No Tri = iota
+	Maybe
+	Yes
 )
 
-func and3(a, b tri) tri {
+func and3(a, b Tri) Tri {
 	if a < b {
 		return a
 	}
 	return b
 }
 
-func not3(a tri) tri { return yes - a }
+func not3(a Tri) Tri { return Yes - a }
 
-func bool3(b bool) tri {
+func bool3(b bool) Tri {
 	if b {
-		return yes
+		return Yes
 	}
-	return no
+	return No
 }
 
-// iface is what is known of a packet's interface: a name, a name prefix
+// Iface is what is known of a packet's interface: a name, a name prefix
 // (wild, as iptables' "docker+"), or nothing (any; notLo: any but lo).
-type iface struct {
-	name  string
-	wild  bool
-	any   bool
-	notLo bool
+type Iface struct {
+	Name  string
+	Wild  bool
+	Any   bool
+	NotLo bool
 }
 
-// addr is what is known of an address: within in, outside every notIn;
+// Addr is what is known of an address: within in, outside every notIn;
 // local says whether it is one of the host's own (addrtype LOCAL).
-type addr struct {
-	in    netip.Prefix
-	notIn []netip.Prefix
-	local tri
+type Addr struct {
+	In    netip.Prefix
+	NotIn []netip.Prefix
+	Local Tri
 }
 
-// pkt is the packet followed through one hook.
-type pkt struct {
-	hook         string // "input" or "output"
-	iif, oif     iface
-	src, dst     addr
-	proto        string // tcp
-	sport, dport int    // 0: unknown
-	syn          bool   // a SYN (first packet of a connection)
-	ctstate      []string
-	ctstatus     []string // conntrack status bits set (EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED)
-	ctdir        string   // ORIGINAL or REPLY
-	origDst      netip.Addr
-	origDport    int
+// Packet is the packet followed through one hook.
+type Packet struct {
+	Hook         string // "input" or "output"
+	Iif, Oif     Iface
+	Src, Dst     Addr
+	Proto        string // tcp
+	Sport, Dport int    // 0: unknown
+	Syn          bool   // a SYN (first packet of a connection)
+	CtState      []string
+	CtStatus     []string // conntrack status bits set (EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED)
+	CtDir        string   // ORIGINAL or REPLY
+	OrigDst      netip.Addr
+	OrigDport    int
 }
 
 // cond is one condition of a rule.
 type cond interface {
-	eval(p *pkt) tri
+	eval(p *Packet) Tri
 }
 
 // verdict kinds of a rule's target.
-type vkind int8
+type Verdict int8
 
 const (
-	vContinue vkind = iota // LOG, counter, MARK: the walk goes on
-	vAccept
-	vDrop // DROP, REJECT
+	vContinue Verdict = iota // LOG, counter, MARK: the walk goes on
+	Accept
+	Drop // DROP, REJECT
 	vReturn
 	vJump
 	vGoto
-	vUnknown // a target that decides in a way not modelled (NFQUEUE)
-	vMap     // an nft verdict map, expanded into one rule per element (credpath_nft.go)
+	Unknown // a target that decides in a way not modelled (NFQUEUE)
+	vMap    // an nft verdict map, expanded into one rule per element (credpath_nft.go)
 )
 
-// ruleRef names a rule (pos >= 1) or a chain's policy (pos 0).
-type ruleRef struct {
+// RuleRef names a rule (pos >= 1) or a chain's policy (pos 0).
+type RuleRef struct {
 	where  string // "iptables-nft filter INPUT", "nft inet filter input"
 	chain  string
 	pos    int
-	text   string
+	Text   string
 	handle uint64 // nft: the rule's handle
 }
 
-func (r ruleRef) String() string {
+func (r RuleRef) String() string {
 	if r.where == "" {
 		return ""
 	}
 	if r.pos == 0 {
-		return r.where + " policy " + r.text
+		return r.where + " policy " + r.Text
 	}
-	return fmt.Sprintf("%s rule %d (%s)", r.where, r.pos, r.text)
+	return fmt.Sprintf("%s rule %d (%s)", r.where, r.pos, r.Text)
 }
 
-// mrule is one rule of the model.
-type mrule struct {
+// Rule is one rule of the model.
+type Rule struct {
 	conds   []cond
 	unknown []string // conditions not modelled (each makes the match at best maybe)
-	kind    vkind
+	kind    Verdict
 	target  string // jump or goto target chain
 	what    string // the target as written, for vUnknown
-	ref     ruleRef
+	Ref     RuleRef
 	vmap    []vmapEntry
 }
 
-func (r *mrule) match(p *pkt) tri {
-	m := yes
+func (r *Rule) match(p *Packet) Tri {
+	m := Yes
 	if len(r.unknown) > 0 {
-		m = maybe
+		m = Maybe
 	}
 	for _, c := range r.conds {
 		m = and3(m, c.eval(p))
-		if m == no {
-			return no
+		if m == No {
+			return No
 		}
 	}
 	return m
 }
 
-// mchain is a chain: its rules and, for a base chain, its policy
+// Chain is a chain: its rules and, for a base chain, its policy
 // ("ACCEPT" or "DROP"; "" for a user chain, which returns).
-type mchain struct {
+type Chain struct {
 	name   string
 	policy string
-	rules  []mrule
-	ref    ruleRef // where, for the policy
+	Rules  []Rule
+	ref    RuleRef // where, for the policy
 }
 
-// mtable is the chains of one table, for jumps.
-type mtable struct {
+// RulesOrNil is c's rules, none for a chain that is not there.
+func (c *Chain) RulesOrNil() []Rule {
+	if c == nil {
+		return nil
+	}
+	return c.Rules
+}
+
+// Table is the chains of one table, for jumps.
+type Table struct {
 	where  string
-	chains map[string]*mchain
+	Chains map[string]*Chain
 }
 
-// base is one base chain on a hook.
-type base struct {
-	t     *mtable
-	chain string
-	prio  int
-	// owner says who may repair it: "iptables" for the backend in use,
+// Base is one Base chain on a hook.
+type Base struct {
+	Model *Table
+	Chain string
+	Prio  int
+	// Owner says who may repair it: "iptables" for the backend in use,
 	// "" for a table we do not own.
-	owner  string
-	family string // "nf_tables", "legacy", "ip", "inet"
-	table  string
+	Owner  string
+	Family string // "nf_tables", "legacy", "ip", "inet"
+	Table  string
 }
 
-// outcome is the verdict of a walk through one base chain.
-type outcome struct {
-	v  vkind // vAccept, vDrop or vUnknown
-	by ruleRef
-	// top is the position (1-based) in the base chain of the rule that
+// Outcome is the verdict of a walk through one base chain.
+type Outcome struct {
+	Verdict Verdict // vAccept, vDrop or vUnknown
+	By      RuleRef
+	// Top is the position (1-based) in the base chain of the rule that
 	// decided or led (by a jump) to the decision; len(rules)+1 for the policy.
-	top int
-	// undecided names the rule that made the verdict undecidable.
-	undecided ruleRef
-	reason    string
+	Top int
+	// Undecided names the rule that made the verdict undecidable.
+	Undecided RuleRef
+	Reason    string
 }
 
 // maxSteps bounds a walk (forks on undecidable rules, loops through
@@ -175,49 +183,49 @@ type outcome struct {
 const maxSteps = 20000
 
 type walker struct {
-	t     *mtable
-	p     *pkt
-	base  *mchain
+	t     *Table
+	p     *Packet
+	base  *Chain
 	steps int
 }
 
 // frame is where a jump returns to.
 type frame struct {
-	c   *mchain
+	c   *Chain
 	i   int
 	top int
 }
 
 // evalBase follows p through base chain b.
-func evalBase(b base, p *pkt) outcome {
-	c := b.t.chains[b.chain]
+func evalBase(b Base, p *Packet) Outcome {
+	c := b.Model.Chains[b.Chain]
 	if c == nil {
-		return outcome{v: vAccept, by: ruleRef{where: b.t.where, chain: b.chain, text: "ACCEPT (no such chain)"}}
+		return Outcome{Verdict: Accept, By: RuleRef{where: b.Model.where, chain: b.Chain, Text: "ACCEPT (no such chain)"}}
 	}
-	w := &walker{t: b.t, p: p, base: c}
+	w := &walker{t: b.Model, p: p, base: c}
 	return w.walk(c, 0, -1, nil)
 }
 
-func (w *walker) policy() outcome {
+func (w *walker) policy() Outcome {
 	c := w.base
-	v := vAccept
+	v := Accept
 	if c.policy == "DROP" {
-		v = vDrop
+		v = Drop
 	}
-	return outcome{v: v, by: ruleRef{where: c.ref.where, chain: c.name, text: c.policy}, top: len(c.rules) + 1}
+	return Outcome{Verdict: v, By: RuleRef{where: c.ref.where, chain: c.name, Text: c.policy}, Top: len(c.Rules) + 1}
 }
 
 // walk follows the packet from rule i of c; top is the position in the
 // base chain of the jump that led here (-1: c is the base chain), stack
 // where RETURN and the end of a user chain go back to. The end of the
 // base chain is its policy.
-func (w *walker) walk(c *mchain, i, top int, stack []frame) outcome {
-	for ; i < len(c.rules); i++ {
+func (w *walker) walk(c *Chain, i, top int, stack []frame) Outcome {
+	for ; i < len(c.Rules); i++ {
 		w.steps++
 		if w.steps > maxSteps || len(stack) > 64 {
-			return outcome{v: vUnknown, reason: "too many undecidable rules or jumps to follow", undecided: c.rules[i].ref}
+			return Outcome{Verdict: Unknown, Reason: "too many undecidable rules or jumps to follow", Undecided: c.Rules[i].Ref}
 		}
-		r := &c.rules[i]
+		r := &c.Rules[i]
 		pos := top
 		if pos < 0 {
 			pos = i + 1
@@ -226,11 +234,11 @@ func (w *walker) walk(c *mchain, i, top int, stack []frame) outcome {
 			continue
 		}
 		m := r.match(w.p)
-		if m == no {
+		if m == No {
 			continue
 		}
 		matched := w.take(c, i, r, pos, top, stack)
-		if m == yes {
+		if m == Yes {
 			return matched
 		}
 		// maybe: follow both
@@ -240,7 +248,7 @@ func (w *walker) walk(c *mchain, i, top int, stack []frame) outcome {
 }
 
 // ret leaves a chain (RETURN or its end).
-func (w *walker) ret(stack []frame) outcome {
+func (w *walker) ret(stack []frame) Outcome {
 	if len(stack) == 0 {
 		return w.policy()
 	}
@@ -249,62 +257,62 @@ func (w *walker) ret(stack []frame) outcome {
 }
 
 // take is the walk when rule r (rule i of c) matched.
-func (w *walker) take(c *mchain, i int, r *mrule, pos, top int, stack []frame) outcome {
+func (w *walker) take(c *Chain, i int, r *Rule, pos, top int, stack []frame) Outcome {
 	switch r.kind {
-	case vAccept, vDrop:
-		return outcome{v: r.kind, by: r.ref, top: pos}
+	case Accept, Drop:
+		return Outcome{Verdict: r.kind, By: r.Ref, Top: pos}
 	case vReturn:
 		if len(stack) == 0 && c == w.base {
 			return w.policy()
 		}
 		return w.ret(stack)
 	case vJump, vGoto:
-		sub := w.t.chains[r.target]
+		sub := w.t.Chains[r.target]
 		if sub == nil {
-			return outcome{v: vUnknown, undecided: r.ref, top: pos, reason: "chain " + r.target + " was not read"}
+			return Outcome{Verdict: Unknown, Undecided: r.Ref, Top: pos, Reason: "chain " + r.target + " was not read"}
 		}
 		if r.kind == vJump {
 			stack = append(append([]frame(nil), stack...), frame{c: c, i: i + 1, top: top})
 		}
 		return w.walk(sub, 0, pos, stack)
 	}
-	return outcome{v: vUnknown, undecided: r.ref, top: pos, reason: "its target " + r.what + " is not modelled"}
+	return Outcome{Verdict: Unknown, Undecided: r.Ref, Top: pos, Reason: "its target " + r.what + " is not modelled"}
 }
 
 // merge joins the two branches of a fork on rule r.
-func merge(a, b outcome, r *mrule) outcome {
-	if a.v == b.v && a.v != vUnknown {
-		if a.v == vDrop {
+func merge(a, b Outcome, r *Rule) Outcome {
+	if a.Verdict == b.Verdict && a.Verdict != Unknown {
+		if a.Verdict == Drop {
 			return a // the earlier blocker
 		}
 		return b
 	}
-	u := outcome{v: vUnknown, undecided: r.ref, top: a.top, reason: why(r)}
-	if a.v == vUnknown && a.undecided.where != "" {
-		u.undecided, u.reason = a.undecided, a.reason
+	u := Outcome{Verdict: Unknown, Undecided: r.Ref, Top: a.Top, Reason: why(r)}
+	if a.Verdict == Unknown && a.Undecided.where != "" {
+		u.Undecided, u.Reason = a.Undecided, a.Reason
 	}
 	return u
 }
 
-func why(r *mrule) string {
+func why(r *Rule) string {
 	if len(r.unknown) > 0 {
 		return "its " + strings.Join(r.unknown, ", ") + " not modelled"
 	}
 	return "it may or may not match this packet"
 }
 
-// hookVerdict is the verdict over every base chain of a hook.
-type hookVerdict struct {
-	v       vkind
-	results []baseResult
+// HookVerdict is the verdict over every base chain of a hook.
+type HookVerdict struct {
+	Verdict Verdict
+	Results []BaseResult
 }
 
-type baseResult struct {
-	b base
-	o outcome
+type BaseResult struct {
+	Base    Base
+	Outcome Outcome
 }
 
-// evalHook is the credential-path evaluator, pure: the model of the
+// EvalHook is the credential-path evaluator, pure: the model of the
 // rules every packet meets on one netfilter hook (base chains, each a
 // list of rules and a policy) and one packet in; a verdict and what
 // decided it out. It knows nothing of iptables, nft or the kernel:
@@ -318,17 +326,17 @@ type baseResult struct {
 // (see walker): the packet is followed both as matched and as not
 // matched; when both end with the same verdict, that is the verdict, else
 // the packet is undecidable and the first such rule is named.
-func evalHook(bases []base, p *pkt) hookVerdict {
-	sort.SliceStable(bases, func(i, j int) bool { return bases[i].prio < bases[j].prio })
-	hv := hookVerdict{v: vAccept}
+func EvalHook(bases []Base, p *Packet) HookVerdict {
+	sort.SliceStable(bases, func(i, j int) bool { return bases[i].Prio < bases[j].Prio })
+	hv := HookVerdict{Verdict: Accept}
 	for _, b := range bases {
 		o := evalBase(b, p)
-		hv.results = append(hv.results, baseResult{b: b, o: o})
+		hv.Results = append(hv.Results, BaseResult{Base: b, Outcome: o})
 		switch {
-		case o.v == vDrop:
-			hv.v = vDrop
-		case o.v == vUnknown && hv.v != vDrop:
-			hv.v = vUnknown
+		case o.Verdict == Drop:
+			hv.Verdict = Drop
+		case o.Verdict == Unknown && hv.Verdict != Drop:
+			hv.Verdict = Unknown
 		}
 	}
 	return hv
@@ -342,44 +350,44 @@ type condIface struct {
 	name string // "+" suffix: prefix
 }
 
-func (c condIface) eval(p *pkt) tri {
-	i := p.iif
+func (c condIface) eval(p *Packet) Tri {
+	i := p.Iif
 	if c.out {
-		i = p.oif
+		i = p.Oif
 	}
 	return xorNeg(ifaceMatch(c.name, i), c.neg)
 }
 
-func xorNeg(t tri, neg bool) tri {
+func xorNeg(t Tri, neg bool) Tri {
 	if neg {
 		return not3(t)
 	}
 	return t
 }
 
-func ifaceMatch(rule string, i iface) tri {
+func ifaceMatch(rule string, i Iface) Tri {
 	if rule == "+" || rule == "" {
-		return yes
+		return Yes
 	}
 	rp, rw := strings.CutSuffix(rule, "+")
 	switch {
-	case i.any:
-		if rule == "lo" && i.notLo {
-			return no
+	case i.Any:
+		if rule == "lo" && i.NotLo {
+			return No
 		}
-		return maybe
-	case i.wild:
-		if rw && strings.HasPrefix(i.name, rp) {
-			return yes
+		return Maybe
+	case i.Wild:
+		if rw && strings.HasPrefix(i.Name, rp) {
+			return Yes
 		}
-		if strings.HasPrefix(rp, i.name) {
-			return maybe
+		if strings.HasPrefix(rp, i.Name) {
+			return Maybe
 		}
-		return no
+		return No
 	case rw:
-		return bool3(strings.HasPrefix(i.name, rp))
+		return bool3(strings.HasPrefix(i.Name, rp))
 	}
-	return bool3(i.name == rule)
+	return bool3(i.Name == rule)
 }
 
 type condAddr struct {
@@ -388,12 +396,12 @@ type condAddr struct {
 	pfxs []netip.Prefix // any of
 }
 
-func (c condAddr) eval(p *pkt) tri {
-	a := p.dst
+func (c condAddr) eval(p *Packet) Tri {
+	a := p.Dst
 	if c.src {
-		a = p.src
+		a = p.Src
 	}
-	t := no
+	t := No
 	for _, q := range c.pfxs {
 		if m := addrMatch(q, a); m > t {
 			t = m
@@ -402,25 +410,25 @@ func (c condAddr) eval(p *pkt) tri {
 	return xorNeg(t, c.neg)
 }
 
-func addrMatch(q netip.Prefix, a addr) tri {
-	if q.Addr().Is6() != a.in.Addr().Is6() {
-		return no
+func addrMatch(q netip.Prefix, a Addr) Tri {
+	if q.Addr().Is6() != a.In.Addr().Is6() {
+		return No
 	}
 	if q.Bits() == 0 {
-		return yes
+		return Yes
 	}
-	if q.Bits() <= a.in.Bits() && q.Contains(a.in.Addr()) {
-		return yes
+	if q.Bits() <= a.In.Bits() && q.Contains(a.In.Addr()) {
+		return Yes
 	}
-	if !q.Overlaps(a.in) {
-		return no
+	if !q.Overlaps(a.In) {
+		return No
 	}
-	for _, n := range a.notIn {
+	for _, n := range a.NotIn {
 		if n.Bits() <= q.Bits() && n.Contains(q.Addr()) {
-			return no
+			return No
 		}
 	}
-	return maybe
+	return Maybe
 }
 
 type condProto struct {
@@ -428,12 +436,12 @@ type condProto struct {
 	proto string
 }
 
-func (c condProto) eval(p *pkt) tri {
+func (c condProto) eval(p *Packet) Tri {
 	pr := rule.NormProto(c.proto)
 	if pr == "all" || pr == "0" {
-		return xorNeg(yes, c.neg)
+		return xorNeg(Yes, c.neg)
 	}
-	return xorNeg(bool3(pr == p.proto), c.neg)
+	return xorNeg(bool3(pr == p.Proto), c.neg)
 }
 
 type portRangeT struct{ lo, hi int }
@@ -444,34 +452,34 @@ type condPort struct {
 	ranges      []portRangeT
 }
 
-func (c condPort) eval(p *pkt) tri {
-	in := func(port int) tri {
+func (c condPort) eval(p *Packet) Tri {
+	in := func(port int) Tri {
 		if port == 0 {
 			for _, r := range c.ranges {
 				if r.lo <= 0 && r.hi >= 65535 {
-					return yes
+					return Yes
 				}
 			}
-			return maybe
+			return Maybe
 		}
 		for _, r := range c.ranges {
 			if port >= r.lo && port <= r.hi {
-				return yes
+				return Yes
 			}
 		}
-		return no
+		return No
 	}
-	var t tri
+	var t Tri
 	switch {
 	case c.either:
-		t = in(p.dport)
-		if s := in(p.sport); s > t {
+		t = in(p.Dport)
+		if s := in(p.Sport); s > t {
 			t = s
 		}
 	case c.src:
-		t = in(p.sport)
+		t = in(p.Sport)
 	default:
-		t = in(p.dport)
+		t = in(p.Dport)
 	}
 	return xorNeg(t, c.neg)
 }
@@ -482,15 +490,15 @@ type condCt struct {
 	states []string // INVALID NEW ESTABLISHED RELATED UNTRACKED SNAT DNAT
 }
 
-func (c condCt) eval(p *pkt) tri {
+func (c condCt) eval(p *Packet) Tri {
 	for _, s := range c.states {
-		for _, have := range p.ctstate {
+		for _, have := range p.CtState {
 			if strings.EqualFold(s, have) {
-				return xorNeg(yes, c.neg)
+				return xorNeg(Yes, c.neg)
 			}
 		}
 	}
-	return xorNeg(no, c.neg)
+	return xorNeg(No, c.neg)
 }
 
 type condCtStatus struct {
@@ -498,31 +506,31 @@ type condCtStatus struct {
 	vals []string // NONE EXPECTED SEEN_REPLY ASSURED CONFIRMED DNAT SNAT
 }
 
-func (c condCtStatus) eval(p *pkt) tri {
+func (c condCtStatus) eval(p *Packet) Tri {
 	for _, s := range c.vals {
 		s = strings.ToUpper(s)
 		if s == "NONE" {
-			if len(p.ctstatus) == 0 {
-				return xorNeg(yes, c.neg)
+			if len(p.CtStatus) == 0 {
+				return xorNeg(Yes, c.neg)
 			}
 			continue
 		}
-		for _, have := range append(append([]string(nil), p.ctstatus...), p.ctstate...) {
+		for _, have := range append(append([]string(nil), p.CtStatus...), p.CtState...) {
 			if strings.EqualFold(s, have) && (s != "NEW" && s != "ESTABLISHED") {
-				return xorNeg(yes, c.neg)
+				return xorNeg(Yes, c.neg)
 			}
 		}
 	}
-	return xorNeg(no, c.neg)
+	return xorNeg(No, c.neg)
 }
 
 type condCtDir struct{ dir string }
 
-func (c condCtDir) eval(p *pkt) tri { return bool3(strings.EqualFold(c.dir, p.ctdir)) }
+func (c condCtDir) eval(p *Packet) Tri { return bool3(strings.EqualFold(c.dir, p.CtDir)) }
 
 type condFrag struct{ neg bool }
 
-func (c condFrag) eval(*pkt) tri { return xorNeg(no, c.neg) } // a SYN is never a fragment
+func (c condFrag) eval(*Packet) Tri { return xorNeg(No, c.neg) } // a SYN is never a fragment
 
 // condSyn is --syn or --tcp-flags MASK COMP.
 type condSyn struct {
@@ -530,15 +538,15 @@ type condSyn struct {
 	mask, comp []string
 }
 
-func (c condSyn) eval(p *pkt) tri {
-	if p.proto != "tcp" {
-		return no
+func (c condSyn) eval(p *Packet) Tri {
+	if p.Proto != "tcp" {
+		return No
 	}
 	set := map[string]bool{}
-	if p.syn {
+	if p.Syn {
 		set["SYN"] = true
 	} else {
-		return maybe // not modelled: flags of later packets
+		return Maybe // not modelled: flags of later packets
 	}
 	ok := true
 	for _, f := range c.mask {
@@ -574,29 +582,29 @@ type condAddrType struct {
 	types []string
 }
 
-func (c condAddrType) eval(p *pkt) tri {
-	a := p.dst
+func (c condAddrType) eval(p *Packet) Tri {
+	a := p.Dst
 	if c.src {
-		a = p.src
+		a = p.Src
 	}
-	t := no
+	t := No
 	for _, ty := range c.types {
-		var m tri
+		var m Tri
 		switch strings.ToUpper(ty) {
 		case "LOCAL":
-			m = a.local
+			m = a.Local
 		case "UNICAST":
-			m = not3(a.local)
-			if a.in.Addr().IsLoopback() && a.in.Bits() >= 8 {
-				m = no
+			m = not3(a.Local)
+			if a.In.Addr().IsLoopback() && a.In.Bits() >= 8 {
+				m = No
 			}
 		case "BROADCAST", "MULTICAST", "ANYCAST", "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "NAT", "XRESOLVE", "THROW":
-			m = no
-			if a.local != yes && !a.in.Addr().IsLoopback() {
-				m = maybe
+			m = No
+			if a.Local != Yes && !a.In.Addr().IsLoopback() {
+				m = Maybe
 			}
 		default:
-			m = maybe
+			m = Maybe
 		}
 		if m > t {
 			t = m
@@ -611,14 +619,14 @@ type condOrigDst struct {
 	pfxs []netip.Prefix
 }
 
-func (c condOrigDst) eval(p *pkt) tri {
-	if !p.origDst.IsValid() {
-		return maybe
+func (c condOrigDst) eval(p *Packet) Tri {
+	if !p.OrigDst.IsValid() {
+		return Maybe
 	}
-	t := no
+	t := No
 	for _, q := range c.pfxs {
-		if q.Contains(p.origDst) {
-			t = yes
+		if q.Contains(p.OrigDst) {
+			t = Yes
 		}
 	}
 	return xorNeg(t, c.neg)

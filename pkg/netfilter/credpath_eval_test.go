@@ -17,18 +17,18 @@ func credConfig() Config {
 
 // evalSave evaluates the flows through an iptables filter table given as
 // iptables-save text (the backend in use), plus native nft bases.
-func evalSave(t *testing.T, c Config, save string, subnet string, natives []nftBase) []flowResult {
+func evalSave(t *testing.T, c Config, save string, subnet string, natives []NftBase) []flowResult {
 	t.Helper()
-	tb, err := parseSaveTable("*filter\n"+save+"\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
+	tb, err := ParseSave("*filter\n"+save+"\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr := &pathRead{inUse: tb,
-		input:  []base{{t: tb, chain: "INPUT", owner: "iptables", family: backendNFT, table: "filter"}},
-		output: []base{{t: tb, chain: "OUTPUT", owner: "iptables", family: backendNFT, table: "filter"}}}
+		input:  []Base{{Model: tb, Chain: "INPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}},
+		output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}}}
 	for _, nb := range natives {
-		b := base{t: nb.t, chain: nb.chain, prio: nb.prio, family: nb.family, table: nb.table}
-		if nb.hook == "input" {
+		b := Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
+		if nb.Hook == "input" {
 			pr.input = append(pr.input, b)
 		} else {
 			pr.output = append(pr.output, b)
@@ -41,11 +41,11 @@ func evalSave(t *testing.T, c Config, save string, subnet string, natives []nftB
 	return evaluate(pr, c.flows(sub, nil))
 }
 
-func verdictName(v vkind) string {
+func verdictName(v Verdict) string {
 	switch v {
-	case vAccept:
+	case Accept:
 		return "accept"
-	case vDrop:
+	case Drop:
 		return "drop"
 	}
 	return "undecidable"
@@ -122,28 +122,28 @@ func TestEvaluateIptables(t *testing.T) {
 			rs := evalSave(t, c, tc.save, tc.subnet, nil)
 			var got []string
 			for _, r := range rs {
-				got = append(got, verdictName(r.hv.v))
+				got = append(got, verdictName(r.hv.Verdict))
 			}
 			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 				for _, r := range rs {
-					for _, br := range r.hv.results {
-						t.Logf("%s: %s by %s undecided %s (%s)", r.f.name, verdictName(br.o.v), br.o.by, br.o.undecided, br.o.reason)
+					for _, br := range r.hv.Results {
+						t.Logf("%s: %s by %s undecided %s (%s)", r.f.name, verdictName(br.Outcome.Verdict), br.Outcome.By, br.Outcome.Undecided, br.Outcome.Reason)
 					}
 				}
 				t.Fatalf("verdicts %v, want %v", got, tc.want)
 			}
-			o := rs[0].hv.results[0].o
-			if tc.by != "" && !strings.Contains(o.by.String()+" "+o.undecided.String()+" "+o.reason, tc.by) {
-				t.Errorf("bridge path decided by %q / undecided %q (%s), want %q", o.by, o.undecided, o.reason, tc.by)
+			o := rs[0].hv.Results[0].Outcome
+			if tc.by != "" && !strings.Contains(o.By.String()+" "+o.Undecided.String()+" "+o.Reason, tc.by) {
+				t.Errorf("bridge path decided by %q / undecided %q (%s), want %q", o.By, o.Undecided, o.Reason, tc.by)
 			}
-			if tc.pos != 0 && o.top != tc.pos {
-				t.Errorf("bridge path: blocked at base position %d, want %d", o.top, tc.pos)
+			if tc.pos != 0 && o.Top != tc.pos {
+				t.Errorf("bridge path: blocked at base position %d, want %d", o.Top, tc.pos)
 			}
 		})
 	}
 }
 
-func loadAL2023(t *testing.T) []nftBase {
+func loadAL2023(t *testing.T) []NftBase {
 	t.Helper()
 	js, err := os.ReadFile("testdata/credpath/al2023.json")
 	if err != nil {
@@ -153,7 +153,7 @@ func loadAL2023(t *testing.T) []nftBase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := parseNftRuleset(js, parseNftText(string(txt)))
+	bs, err := ParseNft(js, ParseNftText(string(txt)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,34 +162,34 @@ func loadAL2023(t *testing.T) []nftBase {
 
 func TestEvaluateNativeNft(t *testing.T) {
 	bs := loadAL2023(t)
-	if len(bs) != 2 || bs[0].chain != "input" && bs[1].chain != "input" {
+	if len(bs) != 2 || bs[0].Chain != "input" && bs[1].Chain != "input" {
 		t.Fatalf("base chains %+v", bs)
 	}
 	rs := evalSave(t, credConfig(), "", "172.17.0.0/16", bs)
-	got := []string{verdictName(rs[0].hv.v), verdictName(rs[1].hv.v), verdictName(rs[2].hv.v)}
+	got := []string{verdictName(rs[0].hv.Verdict), verdictName(rs[1].hv.Verdict), verdictName(rs[2].hv.Verdict)}
 	// The bridge path falls to `policy drop` (after the jump to extra,
 	// which returns for 192.168/16 and accepts only icmp); the host path
 	// is accepted by iif "lo".
 	if strings.Join(got, " ") != "drop accept accept" {
 		t.Fatalf("verdicts %v", got)
 	}
-	var nb baseResult
-	for _, br := range rs[0].hv.results {
-		if br.b.family == "inet" {
+	var nb BaseResult
+	for _, br := range rs[0].hv.Results {
+		if br.Base.Family == "inet" {
 			nb = br
 		}
 	}
-	if nb.o.by.String() != "nft inet filter input policy DROP" {
-		t.Errorf("bridge path blocked by %q at %d", nb.o.by, nb.o.top)
+	if nb.Outcome.By.String() != "nft inet filter input policy DROP" {
+		t.Errorf("bridge path blocked by %q at %d", nb.Outcome.By, nb.Outcome.Top)
 	}
 	e := &Enforcer{c: credConfig()}
 	fix := e.manualFix(nb, rs[0].f)
 	if !strings.Contains(fix, "`nft add rule inet filter input iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`") {
 		t.Errorf("fix %s", fix)
 	}
-	for _, br := range rs[2].hv.results {
-		if br.b.family == "inet" && br.o.by.String() != `nft inet filter input rule 1 (iif "lo" accept)` {
-			t.Errorf("host path accepted by %q", br.o.by)
+	for _, br := range rs[2].hv.Results {
+		if br.Base.Family == "inet" && br.Outcome.By.String() != `nft inet filter input rule 1 (iif "lo" accept)` {
+			t.Errorf("host path accepted by %q", br.Outcome.By)
 		}
 	}
 }
@@ -221,14 +221,14 @@ func TestEvaluateNativeRules(t *testing.T) {
 		{"queue: undecidable", rule(2, `[{"queue":{"num":1}}]`), "undecidable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bs, err := parseNftRuleset([]byte(head+tc.rules+"]}"), nil)
+			bs, err := ParseNft([]byte(head+tc.rules+"]}"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rs := evalSave(t, credConfig(), "", "172.17.0.0/16", bs)
-			if got := verdictName(rs[0].hv.v); got != tc.want {
-				for _, br := range rs[0].hv.results {
-					t.Logf("%s by %s undecided %s (%s)", verdictName(br.o.v), br.o.by, br.o.undecided, br.o.reason)
+			if got := verdictName(rs[0].hv.Verdict); got != tc.want {
+				for _, br := range rs[0].hv.Results {
+					t.Logf("%s by %s undecided %s (%s)", verdictName(br.Outcome.Verdict), br.Outcome.By, br.Outcome.Undecided, br.Outcome.Reason)
 				}
 				t.Errorf("bridge path %s, want %s", got, tc.want)
 			}
@@ -243,18 +243,18 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestIptablesOwnedTablesSkipped(t *testing.T) {
 	js := `{"nftables":[{"table":{"family":"ip","name":"filter","handle":1}},{"chain":{"family":"ip","table":"filter","name":"INPUT","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},` +
 		`{"table":{"family":"ip","name":"filter2","handle":2}},{"chain":{"family":"ip","table":"filter2","name":"input","handle":1,"type":"filter","hook":"input","prio":10,"policy":"drop"}}]}`
-	bs, err := parseNftRuleset([]byte(js), nil)
+	bs, err := ParseNft([]byte(js), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bs) != 1 || bs[0].table != "filter2" {
+	if len(bs) != 1 || bs[0].Table != "filter2" {
 		t.Errorf("bases %+v", bs)
 	}
 }
 
 func TestRepairPositions(t *testing.T) {
 	rs := evalSave(t, credConfig(), ":INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT", "", nil)
-	tb, _ := parseSaveTable("*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT\nCOMMIT\n", "filter", "x")
+	tb, _ := ParseSave("*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT\nCOMMIT\n", "filter", "x")
 	ins, foreign := repairs(&pathRead{inUse: tb}, rs)
 	if len(foreign) != 0 || len(ins) != 3 {
 		t.Fatalf("insertions %+v foreign %+v", ins, foreign)
@@ -272,17 +272,17 @@ func TestRepairPositions(t *testing.T) {
 // TestHostRouteDecides: with the route of 169.254.170.2 known (hostRoute),
 // an output-interface match is decided instead of undecidable.
 func TestHostRouteDecides(t *testing.T) {
-	tb, err := parseSaveTable("*filter\n:OUTPUT DROP [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
+	tb, err := ParseSave("*filter\n:OUTPUT DROP [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := &pathRead{inUse: tb, output: []base{{t: tb, chain: "OUTPUT", owner: "iptables"}}}
-	for oif, want := range map[string]vkind{"lo": vAccept, "eth0": vDrop} {
+	pr := &pathRead{inUse: tb, output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
+	for oif, want := range map[string]Verdict{"lo": Accept, "eth0": Drop} {
 		route := func(netip.Addr) (string, netip.Addr, bool) { return oif, netip.MustParseAddr("10.0.0.5"), true }
 		c := credConfig()
 		rs := evaluate(pr, c.flows(nil, route))
-		if rs[1].hv.v != want || !strings.Contains(rs[1].f.name, "output via "+oif) {
-			t.Errorf("route via %s: %s %s, want %s", oif, rs[1].f.name, verdictName(rs[1].hv.v), verdictName(want))
+		if rs[1].hv.Verdict != want || !strings.Contains(rs[1].f.name, "output via "+oif) {
+			t.Errorf("route via %s: %s %s, want %s", oif, rs[1].f.name, verdictName(rs[1].hv.Verdict), verdictName(want))
 		}
 	}
 }
@@ -292,20 +292,20 @@ func TestManualFix(t *testing.T) {
 	e := &Enforcer{c: credConfig(), oth: "iptables-legacy", v4: tools{cmd: "iptables-nft", backend: backendNFT}}
 	cc := credConfig()
 	fl := cc.flows(nil, nil)[0]
-	tb := &mtable{where: "nft inet filter", chains: map[string]*mchain{"input": {name: "input", policy: "DROP",
-		rules: []mrule{{ref: ruleRef{pos: 1, handle: 4}}, {ref: ruleRef{pos: 2, handle: 9}}}}}}
+	tb := &Table{where: "nft inet filter", Chains: map[string]*Chain{"input": {name: "input", policy: "DROP",
+		Rules: []Rule{{Ref: RuleRef{pos: 1, handle: 4}}, {Ref: RuleRef{pos: 2, handle: 9}}}}}}
 	for _, tc := range []struct {
 		name string
-		br   baseResult
+		br   BaseResult
 		want string
 	}{
-		{"a rule of a native table", baseResult{b: base{t: tb, chain: "input", family: "inet", table: "filter"}, o: outcome{v: vDrop, top: 2}},
+		{"a rule of a native table", BaseResult{Base: Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 2}},
 			"`nft insert rule inet filter input position 9 iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
-		{"the policy of a native table", baseResult{b: base{t: tb, chain: "input", family: "inet", table: "filter"}, o: outcome{v: vDrop, top: 3}},
+		{"the policy of a native table", BaseResult{Base: Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 3}},
 			"`nft add rule inet filter input iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
-		{"firewalld", baseResult{b: base{t: tb, chain: "filter_INPUT", family: "inet", table: "firewalld"}, o: outcome{v: vDrop, top: 1}},
+		{"firewalld", BaseResult{Base: Base{Model: tb, Chain: "filter_INPUT", Family: "inet", Table: "firewalld"}, Outcome: Outcome{Verdict: Drop, Top: 1}},
 			"--get-zone-of-interface=docker0)\" --add-rich-rule='rule family=\"ipv4\" destination address=\"127.0.0.1\" port port=\"51679\" protocol=\"tcp\" accept'"},
-		{"the other backend", baseResult{b: base{t: &mtable{chains: map[string]*mchain{"INPUT": {rules: make([]mrule, 3)}}}, chain: "INPUT", family: backendLegacy, table: "filter"}, o: outcome{v: vDrop, top: 2}},
+		{"the other backend", BaseResult{Base: Base{Model: &Table{Chains: map[string]*Chain{"INPUT": {Rules: make([]Rule, 3)}}}, Chain: "INPUT", Family: backendLegacy, Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 2}},
 			"`iptables-legacy -t filter -I INPUT 2 -i docker0 -d 127.0.0.1/32 -p tcp --dport 51679 -m conntrack --ctstate DNAT -j ACCEPT`"},
 	} {
 		if got := e.manualFix(tc.br, fl); !strings.Contains(got, tc.want) {
@@ -332,11 +332,11 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 		}
 		sb.WriteString("COMMIT\n")
-		tb, err := parseSaveTable(sb.String(), "filter", "x")
+		tb, err := ParseSave(sb.String(), "filter", "x")
 		if err != nil {
 			b.Fatal(err)
 		}
-		pr := &pathRead{inUse: tb, input: []base{{t: tb, chain: "INPUT", owner: "iptables"}}, output: []base{{t: tb, chain: "OUTPUT", owner: "iptables"}}}
+		pr := &pathRead{inUse: tb, input: []Base{{Model: tb, Chain: "INPUT", Owner: "iptables"}}, output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
 		c := credConfig()
 		fs := c.flows(func(string) (netip.Prefix, bool) { return netip.MustParsePrefix("172.17.0.0/16"), true }, nil)
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -346,7 +346,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		})
 		b.Run("parse-"+strconv.Itoa(n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := parseSaveTable(sb.String(), "filter", "x"); err != nil {
+				if _, err := ParseSave(sb.String(), "filter", "x"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -9,19 +9,19 @@ import (
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
-// parseSaveTable reads one table of iptables-save output into the
+// ParseSave reads one table of iptables-save output into the
 // evaluator's model: every chain with its policy and rules in order.
 // Every option the model does not know becomes an "unknown" condition
 // (iptRule): the rule then at best maybe matches, and if it could decide
 // the packet the verdict is undecidable, naming it.
-func parseSaveTable(out, table, where string) (*mtable, error) {
-	t := &mtable{where: where, chains: map[string]*mchain{}}
+func ParseSave(out, table, where string) (*Table, error) {
+	t := &Table{where: where, Chains: map[string]*Chain{}}
 	in := false
-	get := func(name string) *mchain {
-		c := t.chains[name]
+	get := func(name string) *Chain {
+		c := t.Chains[name]
 		if c == nil {
-			c = &mchain{name: name, ref: ruleRef{where: where + " " + name, chain: name}}
-			t.chains[name] = c
+			c = &Chain{name: name, ref: RuleRef{where: where + " " + name, chain: name}}
+			t.Chains[name] = c
 		}
 		return c
 	}
@@ -57,19 +57,19 @@ func parseSaveTable(out, table, where string) (*mtable, error) {
 		}
 		name, text, _ := strings.Cut(line[3:], " ")
 		c := get(name)
-		ref := ruleRef{where: where + " " + name, chain: name, pos: len(c.rules) + 1, text: "-A " + name + " " + text}
-		c.rules = append(c.rules, iptRule(text, ref))
+		ref := RuleRef{where: where + " " + name, chain: name, pos: len(c.Rules) + 1, Text: "-A " + name + " " + text}
+		c.Rules = append(c.Rules, iptRule(text, ref))
 	}
 	return t, nil
 }
 
 // iptRule models one rule text.
-func iptRule(text string, ref ruleRef) mrule {
-	r := mrule{ref: ref}
+func iptRule(text string, ref RuleRef) Rule {
+	r := Rule{Ref: ref}
 	sp, err := rule.Parse(text, false) // no canonical key: only the options are needed
 	if err != nil {
 		r.unknown = append(r.unknown, "rule text ("+err.Error()+")")
-		r.kind = vUnknown
+		r.kind = Unknown
 		r.what = "?"
 		return r
 	}
@@ -109,9 +109,9 @@ func iptRule(text string, ref ruleRef) mrule {
 	case "":
 		r.kind = vContinue
 	case "ACCEPT":
-		r.kind = vAccept
+		r.kind = Accept
 	case "DROP", "REJECT":
-		r.kind = vDrop
+		r.kind = Drop
 	case "RETURN":
 		r.kind = vReturn
 	default:
@@ -124,7 +124,7 @@ func iptRule(text string, ref ruleRef) mrule {
 				r.kind = vGoto
 			}
 		default:
-			r.kind, r.what = vUnknown, sp.Target
+			r.kind, r.what = Unknown, sp.Target
 		}
 	}
 	return r

@@ -32,11 +32,11 @@ type nftSetJ struct {
 	Elem                []json.RawMessage
 }
 
-// nftBase is a native base chain found in the ruleset.
-type nftBase struct {
-	family, table, chain, hook string
-	prio                       int
-	t                          *mtable
+// NftBase is a native base chain found in the ruleset.
+type NftBase struct {
+	Family, Table, Chain, Hook string
+	Prio                       int
+	Model                      *Table
 }
 
 // iptablesOwned reports whether a base chain belongs to iptables-nft:
@@ -48,7 +48,7 @@ func iptablesOwned(family, table, chain string) bool {
 	return family == "ip" && rule.IsBuiltin(table, chain) && (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security")
 }
 
-// parseNftRuleset reads `nft -j list ruleset` (and the texts of
+// ParseNft reads `nft -j list ruleset` (and the texts of
 // `nft -a list ruleset`, keyed by handle) into the base chains on the
 // input and output hooks of families ip and inet that iptables-nft does
 // not own.
@@ -59,19 +59,19 @@ func iptablesOwned(family, table, chain string) bool {
 // sets, verdict maps, fib and ct expressions in forms that nft's JSON
 // already names. Rule texts for findings come from `nft -a list ruleset`
 // by handle.
-func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
+func ParseNft(js []byte, texts map[string]string) ([]NftBase, error) {
 	var doc nftDoc
 	if err := json.Unmarshal(js, &doc); err != nil {
 		return nil, fmt.Errorf("parse nft -j list ruleset: %w", err)
 	}
-	tables := map[string]*mtable{}
+	tables := map[string]*Table{}
 	sets := map[string][]json.RawMessage{}
-	var bases []nftBase
+	var bases []NftBase
 	tkey := func(f, t string) string { return f + " " + t }
-	table := func(f, t string) *mtable {
+	table := func(f, t string) *Table {
 		k := tkey(f, t)
 		if tables[k] == nil {
-			tables[k] = &mtable{where: "nft " + f + " " + t, chains: map[string]*mchain{}}
+			tables[k] = &Table{where: "nft " + f + " " + t, Chains: map[string]*Chain{}}
 		}
 		return tables[k]
 	}
@@ -88,8 +88,8 @@ func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 				continue
 			}
 			t := table(c.Family, c.Table)
-			mc := &mchain{name: c.Name, ref: ruleRef{where: t.where + " " + c.Name, chain: c.Name}}
-			t.chains[c.Name] = mc
+			mc := &Chain{name: c.Name, ref: RuleRef{where: t.where + " " + c.Name, chain: c.Name}}
+			t.Chains[c.Name] = mc
 			if c.Hook == "" {
 				continue
 			}
@@ -102,7 +102,7 @@ func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 			}
 			prio, _ := strconv.Atoi(strings.Trim(string(c.Prio), `"`))
 			native[tkey(c.Family, c.Table)] = true
-			bases = append(bases, nftBase{family: c.Family, table: c.Table, chain: c.Name, hook: c.Hook, prio: prio, t: t})
+			bases = append(bases, NftBase{Family: c.Family, Table: c.Table, Chain: c.Name, Hook: c.Hook, Prio: prio, Model: t})
 		case o["rule"] != nil:
 			var r nftRuleJ
 			if err := json.Unmarshal(o["rule"], &r); err != nil {
@@ -127,7 +127,7 @@ func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 			continue
 		}
 		t := table(r.Family, r.Table)
-		c := t.chains[r.Chain]
+		c := t.Chains[r.Chain]
 		if c == nil {
 			continue
 		}
@@ -135,14 +135,14 @@ func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 		if text == "" {
 			text = fmt.Sprintf("handle %d", r.Handle)
 		}
-		ref := ruleRef{where: t.where + " " + r.Chain, chain: r.Chain, pos: len(c.rules) + 1, text: text, handle: r.Handle}
+		ref := RuleRef{where: t.where + " " + r.Chain, chain: r.Chain, pos: len(c.Rules) + 1, Text: text, handle: r.Handle}
 		lookup := func(name string) ([]json.RawMessage, bool) {
 			e, ok := sets[r.Family+" "+r.Table+" "+name]
 			return e, ok
 		}
 		mr := nativeRule(r.Expr, ref, lookup)
 		if mr.kind != vMap {
-			c.rules = append(c.rules, mr)
+			c.Rules = append(c.Rules, mr)
 			continue
 		}
 		for _, e := range mr.vmap { // the values are distinct: one rule each
@@ -150,16 +150,16 @@ func parseNftRuleset(js []byte, texts map[string]string) ([]nftBase, error) {
 			x.vmap = nil
 			x.conds = append(append([]cond(nil), mr.conds...), e.c)
 			x.kind, x.target = e.kind, e.target
-			c.rules = append(c.rules, x)
+			c.Rules = append(c.Rules, x)
 		}
 	}
-	sort.SliceStable(bases, func(i, j int) bool { return bases[i].prio < bases[j].prio })
+	sort.SliceStable(bases, func(i, j int) bool { return bases[i].Prio < bases[j].Prio })
 	return bases, nil
 }
 
-// parseNftText maps "family table handle" to the rule's text in
+// ParseNftText maps "family table handle" to the rule's text in
 // `nft -a list ruleset` output.
-func parseNftText(out string) map[string]string {
+func ParseNftText(out string) map[string]string {
 	m := map[string]string{}
 	var fam, tbl string
 	for _, line := range strings.Split(out, "\n") {
@@ -182,8 +182,8 @@ func parseNftText(out string) map[string]string {
 }
 
 // nativeRule models one rule's statements.
-func nativeRule(exprs []map[string]json.RawMessage, ref ruleRef, sets func(string) ([]json.RawMessage, bool)) mrule {
-	r := mrule{ref: ref, kind: vContinue}
+func nativeRule(exprs []map[string]json.RawMessage, ref RuleRef, sets func(string) ([]json.RawMessage, bool)) Rule {
+	r := Rule{Ref: ref, kind: vContinue}
 	for _, e := range exprs {
 		for k, v := range e {
 			if r.kind != vContinue {
@@ -202,11 +202,11 @@ func nativeRule(exprs []map[string]json.RawMessage, ref ruleRef, sets func(strin
 					r.conds = append(r.conds, c)
 				}
 			case "dnat", "snat", "redirect", "masquerade":
-				r.kind = vAccept
+				r.kind = Accept
 			case "counter", "log", "meta", "mangle", "ct", "notrack", "set", "nflog", "quota_stmt", "comment", "flow", "secmark", "tproxy":
 				// no verdict (a "meta"/"ct" statement sets a mark)
 			case "vmap":
-				r.kind, r.what = vUnknown, "vmap"
+				r.kind, r.what = Unknown, "vmap"
 				if c := nftVmap(v, sets); c != nil {
 					r.kind, r.vmap = vMap, c
 				}
@@ -215,7 +215,7 @@ func nativeRule(exprs []map[string]json.RawMessage, ref ruleRef, sets func(strin
 			case "xt":
 				r.unknown = append(r.unknown, "xt compat expression")
 			default:
-				r.kind, r.what = vUnknown, k
+				r.kind, r.what = Unknown, k
 			}
 		}
 	}
@@ -333,16 +333,16 @@ type condNft struct {
 	ranges []portRangeT
 }
 
-func (c condNft) eval(p *pkt) tri {
+func (c condNft) eval(p *Packet) Tri {
 	if c.k.never {
-		return no // the implicit dependency does not hold, whatever the op
+		return No // the implicit dependency does not hold, whatever the op
 	}
-	var t tri
+	var t Tri
 	switch c.k.kind {
 	case "iifname", "oifname":
-		i := p.iif
+		i := p.Iif
 		if c.k.kind == "oifname" {
-			i = p.oif
+			i = p.Oif
 		}
 		for _, s := range c.strs {
 			name := s
@@ -354,13 +354,13 @@ func (c condNft) eval(p *pkt) tri {
 			}
 		}
 	case "l4proto":
-		t = bool3(containsFold(c.strs, p.proto) || (p.proto == "tcp" && contains(c.strs, "6")))
+		t = bool3(containsFold(c.strs, p.Proto) || (p.Proto == "tcp" && contains(c.strs, "6")))
 	case "nfproto":
 		t = bool3(containsFold(c.strs, "ipv4") || containsFold(c.strs, "ip"))
 	case "saddr", "daddr":
-		a := p.dst
+		a := p.Dst
 		if c.k.kind == "saddr" {
-			a = p.src
+			a = p.Src
 		}
 		for _, q := range c.pfxs {
 			if m := addrMatch(q, a); m > t {
@@ -374,18 +374,18 @@ func (c condNft) eval(p *pkt) tri {
 	case "ctstatus":
 		t = condCtStatus{vals: c.strs}.eval(p)
 	case "ctdir":
-		t = bool3(containsFold(c.strs, p.ctdir))
+		t = bool3(containsFold(c.strs, p.CtDir))
 	case "fibdaddr", "fibsaddr":
 		return condAddrType{src: c.k.kind == "fibsaddr", neg: c.neg, types: c.strs}.eval(p)
 	case "tcpflags":
-		if !p.syn {
-			return maybe
+		if !p.Syn {
+			return Maybe
 		}
 		have := map[string]bool{"syn": true}
 		if c.k.mask == nil { // tcp flags syn: any listed flag set ("in" semantics)
 			for _, s := range c.strs {
 				if have[strings.ToLower(s)] {
-					t = yes
+					t = Yes
 				}
 			}
 			break
@@ -403,7 +403,7 @@ func (c condNft) eval(p *pkt) tri {
 		}
 		t = bool3(len(got) == len(want) && (len(got) == 0 || want[got[0]]))
 	default:
-		return maybe
+		return Maybe
 	}
 	return xorNeg(t, c.neg)
 }
@@ -654,12 +654,12 @@ func nftVmap(raw json.RawMessage, sets func(string) ([]json.RawMessage, bool)) [
 // nftVerdict decodes a verdict, as a rule's statement or a verdict map's
 // value: accept, drop, reject, return, jump, goto or continue. ok is
 // false for anything else.
-func nftVerdict(k string, v json.RawMessage) (kind vkind, target string, ok bool) {
+func nftVerdict(k string, v json.RawMessage) (kind Verdict, target string, ok bool) {
 	switch k {
 	case "accept":
-		return vAccept, "", true
+		return Accept, "", true
 	case "drop", "reject":
-		return vDrop, "", true
+		return Drop, "", true
 	case "return":
 		return vReturn, "", true
 	case "jump", "goto":
@@ -678,7 +678,7 @@ func nftVerdict(k string, v json.RawMessage) (kind vkind, target string, ok bool
 // vmapEntry is one element of a verdict map.
 type vmapEntry struct {
 	c      cond
-	kind   vkind
+	kind   Verdict
 	target string
 }
 

@@ -14,11 +14,11 @@ import (
 
 // pathRead is the model of both hooks.
 type pathRead struct {
-	input, output []base
-	inUse         *mtable
+	input, output []Base
+	inUse         *Table
 	notes         []string // what could not be read: the verdict may be undecidable
 	err           error    // the backend in use could not be read
-	natives       []nftBase
+	natives       []NftBase
 }
 
 // credCache holds the texts read for the evaluator and the models parsed
@@ -26,23 +26,23 @@ type pathRead struct {
 // is costly, see docs/performance.md).
 type credCache struct {
 	inUse, other, nftJSON, nftText *kernel.Output
-	models                         map[*kernel.Output]*mtable
+	models                         map[*kernel.Output]*Table
 	natives                        *kernel.Output
-	nativeBases                    []nftBase
+	nativeBases                    []NftBase
 }
 
 // model parses a save text once per cached text.
-func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*mtable, error) {
+func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*Table, error) {
 	if m, ok := c.models[slot]; ok && slot != nil {
 		return m, nil
 	}
-	m, err := parseSaveTable(string(out), "filter", where)
+	m, err := ParseSave(string(out), "filter", where)
 	if err != nil {
 		return nil, err
 	}
 	if slot != nil {
 		if c.models == nil || len(c.models) > 4 {
-			c.models = map[*kernel.Output]*mtable{}
+			c.models = map[*kernel.Output]*Table{}
 		}
 		c.models[slot] = m
 	}
@@ -83,8 +83,8 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		return pr
 	}
 	pr.inUse = t
-	pr.input = append(pr.input, base{t: t, chain: "INPUT", owner: "iptables", family: e.v4.backend, table: "filter"})
-	pr.output = append(pr.output, base{t: t, chain: "OUTPUT", owner: "iptables", family: e.v4.backend, table: "filter"})
+	pr.input = append(pr.input, Base{Model: t, Chain: "INPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
+	pr.output = append(pr.output, Base{Model: t, Chain: "OUTPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
 
 	if e.oth != "" {
 		other := backendLegacy
@@ -102,9 +102,9 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 				pr.notes = append(pr.notes, fmt.Sprintf("the %s backend's filter table could not be read (%v)", other, err))
 			} else if ot, err := e.cred.model(e.cred.other, out, label(e.oth, other)); err != nil {
 				pr.notes = append(pr.notes, fmt.Sprintf("parse %s output: %v", save, err))
-			} else if len(ot.chains) > 0 {
-				pr.input = append(pr.input, base{t: ot, chain: "INPUT", family: other, table: "filter"})
-				pr.output = append(pr.output, base{t: ot, chain: "OUTPUT", family: other, table: "filter"})
+			} else if len(ot.Chains) > 0 {
+				pr.input = append(pr.input, Base{Model: ot, Chain: "INPUT", Family: other, Table: "filter"})
+				pr.output = append(pr.output, Base{Model: ot, Chain: "OUTPUT", Family: other, Table: "filter"})
 			}
 		}
 	}
@@ -124,7 +124,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		case err == nil && e.cred.natives != nil && e.cred.natives == e.cred.nftJSON && e.cred.nftText != nil:
 			pr.natives = e.cred.nativeBases // the same generation: the same model
 		case err == nil:
-			pr.natives, err = parseNftRuleset(js, parseNftText(string(txt)))
+			pr.natives, err = ParseNft(js, ParseNftText(string(txt)))
 			e.cred.natives, e.cred.nativeBases = e.cred.nftJSON, pr.natives
 		}
 	}
@@ -133,8 +133,8 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		return pr
 	}
 	for _, nb := range pr.natives {
-		b := base{t: nb.t, chain: nb.chain, prio: nb.prio, family: nb.family, table: nb.table}
-		if nb.hook == "input" {
+		b := Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
+		if nb.Hook == "input" {
 			pr.input = append(pr.input, b)
 		} else {
 			pr.output = append(pr.output, b)
