@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/finding"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/path"
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/rule"
 )
 
@@ -27,7 +28,7 @@ import (
 //     the output hook after the OUTPUT REDIRECT (to 127.0.0.1:<agent>,
 //     status DNAT), then delivered on lo through the input hook.
 //
-// Each hook's base chains are walked in priority order (credpath_eval.go):
+// Each hook's base chains are walked in priority order (path.EvalHook):
 // the iptables filter INPUT/OUTPUT chains of the backend in use, the
 // other backend's when it has a filter table, and the native nf_tables
 // base chains of families ip and inet. A drop anywhere blocks.
@@ -68,7 +69,7 @@ type flow struct {
 	name  string
 	hook  string // input or output
 	chain string // INPUT or OUTPUT: where our accept goes
-	p     Packet
+	p     path.Packet
 	args  []string // our accept, iptables syntax
 	nft   string   // the same, nft syntax
 }
@@ -90,17 +91,17 @@ type hostPath func(netip.Addr) (oif string, src netip.Addr, ok bool)
 func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath) []flow {
 	port := c.AgentPort
 	ps := strconv.Itoa(port)
-	syn := func(hook string) Packet {
-		return Packet{Hook: hook, Proto: "tcp", Dport: port, Syn: true,
+	syn := func(hook string) path.Packet {
+		return path.Packet{Hook: hook, Proto: "tcp", Dport: port, Syn: true,
 			CtState: []string{"NEW", "DNAT"}, CtDir: "ORIGINAL", OrigDst: credsAddrP, OrigDport: 80,
-			Dst: Addr{In: agentHost, Local: Yes}}
+			Dst: path.Addr{In: agentHost, Local: path.Yes}}
 	}
 	var fs []flow
 	for _, b := range c.taskBridges() {
 		p := syn("input")
 		name, wild := strings.CutSuffix(b, "+")
-		p.Iif = Iface{Name: name, Wild: wild}
-		p.Src = Addr{In: anyV4, NotIn: []netip.Prefix{loopback8}, Local: No}
+		p.Iif = path.Iface{Name: name, Wild: wild}
+		p.Src = path.Addr{In: anyV4, NotIn: []netip.Prefix{loopback8}, Local: path.No}
 		if subnet != nil {
 			if n, ok := subnet(b); ok {
 				p.Src.In = n.Masked()
@@ -115,12 +116,12 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 			nft:  `iifname "` + nftName + `" ip daddr 127.0.0.1 tcp dport ` + ps + " ct status dnat accept"})
 	}
 	out := syn("output")
-	out.Oif = Iface{Any: true}
-	out.Src = Addr{In: anyV4, Local: Yes}
+	out.Oif = path.Iface{Any: true}
+	out.Src = path.Addr{In: anyV4, Local: path.Yes}
 	var hostSrc netip.Addr
 	if route != nil {
 		if oif, src, ok := route(credsAddrP); ok {
-			out.Oif = Iface{Name: oif}
+			out.Oif = path.Iface{Name: oif}
 			if src.IsValid() {
 				hostSrc = src
 				out.Src.In = netip.PrefixFrom(src, 32)
@@ -135,8 +136,8 @@ func (c *Config) flows(subnet func(string) (netip.Prefix, bool), route hostPath)
 		args: strings.Fields("-d 127.0.0.1/32 -p tcp --dport " + ps + " -m conntrack --ctstate DNAT -j ACCEPT"),
 		nft:  "ip daddr 127.0.0.1 tcp dport " + ps + " ct status dnat accept"})
 	in := syn("input")
-	in.Iif = Iface{Name: "lo"}
-	in.Src = Addr{In: anyV4, Local: Yes}
+	in.Iif = path.Iface{Name: "lo"}
+	in.Src = path.Addr{In: anyV4, Local: path.Yes}
 	if hostSrc.IsValid() {
 		in.Src.In = netip.PrefixFrom(hostSrc, 32) // the REDIRECT keeps the source
 	}
@@ -172,7 +173,7 @@ func (c Config) credpathWants() []rule.Want {
 // flowResult is one flow's verdict.
 type flowResult struct {
 	f  flow
-	hv HookVerdict
+	hv path.HookVerdict
 }
 
 // evaluate follows every flow through the model read.
@@ -183,9 +184,9 @@ func evaluate(pr *pathRead, fs []flow) []flowResult {
 		if f.hook == "output" {
 			bases = pr.output
 		}
-		bs := append([]Base(nil), bases...)
+		bs := append([]path.Base(nil), bases...)
 		p := f.p
-		out = append(out, flowResult{f: f, hv: EvalHook(bs, &p)})
+		out = append(out, flowResult{f: f, hv: path.EvalHook(bs, &p)})
 	}
 	return out
 }
@@ -197,18 +198,18 @@ type insertion struct {
 	text  string
 	del   string // an existing copy of ours to delete first (it sits below the block)
 	flow  string
-	by    RuleRef
+	by    path.RuleRef
 }
 
 // repairs lists what opens the blocked flows in the backend in use, and
 // the flows blocked where we may not repair.
 func repairs(pr *pathRead, rs []flowResult) (ins []insertion, foreign []flowResult) {
 	for _, r := range rs {
-		if r.hv.Verdict != Drop {
+		if r.hv.Verdict != path.Drop {
 			continue
 		}
 		for _, br := range r.hv.Results {
-			if br.Outcome.Verdict != Drop {
+			if br.Outcome.Verdict != path.Drop {
 				continue
 			}
 			if br.Base.Owner != "iptables" {
@@ -360,17 +361,17 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 	ins, foreign := repairs(pr, rs)
 	for _, r := range rs {
 		switch r.hv.Verdict {
-		case Accept:
+		case path.Accept:
 			var by []string
 			for _, br := range r.hv.Results {
 				by = append(by, br.Outcome.By.String())
 			}
 			details = append(details, r.f.name+": accepted by "+strings.Join(by, "; "))
-		case Drop:
+		case path.Drop:
 			drift = true
 			var by []string
 			for _, br := range r.hv.Results {
-				if br.Outcome.Verdict == Drop {
+				if br.Outcome.Verdict == path.Drop {
 					by = append(by, br.Outcome.By.String())
 				}
 			}
@@ -378,7 +379,7 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 		default:
 			var why []string
 			for _, br := range r.hv.Results {
-				if br.Outcome.Verdict == Unknown {
+				if br.Outcome.Verdict == path.Unknown {
 					why = append(why, br.Outcome.Undecided.String()+" may decide it ("+br.Outcome.Reason+")")
 				}
 			}
@@ -393,7 +394,7 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 	seen := map[string]bool{}
 	for _, r := range foreign {
 		for _, br := range r.hv.Results {
-			if br.Outcome.Verdict != Drop || br.Base.Owner == "iptables" {
+			if br.Outcome.Verdict != path.Drop || br.Base.Owner == "iptables" {
 				continue
 			}
 			m := e.manualFix(br, r.f)
@@ -437,7 +438,7 @@ func (e *Enforcer) describeInput(f *finding.Finding, pr *pathRead, rs []flowResu
 
 // manualFix is the command that opens flow fl where br blocks it, in a
 // table we do not own, and where to persist it.
-func (e *Enforcer) manualFix(br BaseResult, fl flow) string {
+func (e *Enforcer) manualFix(br path.BaseResult, fl flow) string {
 	b, o := br.Base, br.Outcome
 	if b.Family == backendNFT || b.Family == backendLegacy {
 		bin := e.oth
@@ -461,7 +462,7 @@ func (e *Enforcer) manualFix(br BaseResult, fl flow) string {
 	}
 	cmd := fmt.Sprintf("`nft add rule %s %s %s %s`", b.Family, b.Table, b.Chain, fl.nft)
 	if c := b.Model.Chains[b.Chain]; c != nil && o.Top >= 1 && o.Top <= len(c.Rules) {
-		cmd = fmt.Sprintf("`nft insert rule %s %s %s position %d %s`", b.Family, b.Table, b.Chain, c.Rules[o.Top-1].Ref.handle, fl.nft)
+		cmd = fmt.Sprintf("`nft insert rule %s %s %s position %d %s`", b.Family, b.Table, b.Chain, c.Rules[o.Top-1].Ref.Handle, fl.nft)
 	}
 	return cmd + " (for " + fl.name + "), and add the same rule to chain " + b.Chain + " of table " + b.Family + " " + b.Table + " in " + nftablesConf() + " so that it survives a reload"
 }

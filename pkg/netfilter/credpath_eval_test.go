@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/path"
 )
 
 // The evaluator is pure: rule texts in, verdicts out. The namespace
@@ -17,17 +19,17 @@ func credConfig() Config {
 
 // evalSave evaluates the flows through an iptables filter table given as
 // iptables-save text (the backend in use), plus native nft bases.
-func evalSave(t *testing.T, c Config, save string, subnet string, natives []NftBase) []flowResult {
+func evalSave(t *testing.T, c Config, save string, subnet string, natives []path.NftBase) []flowResult {
 	t.Helper()
-	tb, err := ParseSave("*filter\n"+save+"\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
+	tb, err := path.ParseSave("*filter\n"+save+"\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr := &pathRead{inUse: tb,
-		input:  []Base{{Model: tb, Chain: "INPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}},
-		output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}}}
+		input:  []path.Base{{Model: tb, Chain: "INPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}},
+		output: []path.Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables", Family: backendNFT, Table: "filter"}}}
 	for _, nb := range natives {
-		b := Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
+		b := path.Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
 		if nb.Hook == "input" {
 			pr.input = append(pr.input, b)
 		} else {
@@ -41,11 +43,11 @@ func evalSave(t *testing.T, c Config, save string, subnet string, natives []NftB
 	return evaluate(pr, c.flows(sub, nil))
 }
 
-func verdictName(v Verdict) string {
+func verdictName(v path.Verdict) string {
 	switch v {
-	case Accept:
+	case path.Accept:
 		return "accept"
-	case Drop:
+	case path.Drop:
 		return "drop"
 	}
 	return "undecidable"
@@ -143,7 +145,7 @@ func TestEvaluateIptables(t *testing.T) {
 	}
 }
 
-func loadAL2023(t *testing.T) []NftBase {
+func loadAL2023(t *testing.T) []path.NftBase {
 	t.Helper()
 	js, err := os.ReadFile("testdata/credpath/al2023.json")
 	if err != nil {
@@ -153,7 +155,7 @@ func loadAL2023(t *testing.T) []NftBase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := ParseNft(js, ParseNftText(string(txt)))
+	bs, err := path.ParseNft(js, path.ParseNftText(string(txt)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestEvaluateNativeNft(t *testing.T) {
 	if strings.Join(got, " ") != "drop accept accept" {
 		t.Fatalf("verdicts %v", got)
 	}
-	var nb BaseResult
+	var nb path.BaseResult
 	for _, br := range rs[0].hv.Results {
 		if br.Base.Family == "inet" {
 			nb = br
@@ -221,7 +223,7 @@ func TestEvaluateNativeRules(t *testing.T) {
 		{"queue: undecidable", rule(2, `[{"queue":{"num":1}}]`), "undecidable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bs, err := ParseNft([]byte(head+tc.rules+"]}"), nil)
+			bs, err := path.ParseNft([]byte(head+tc.rules+"]}"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,23 +240,9 @@ func TestEvaluateNativeRules(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// TestIptablesOwnedTablesSkipped: the tables iptables-nft made are read
-// as iptables rules, never twice.
-func TestIptablesOwnedTablesSkipped(t *testing.T) {
-	js := `{"nftables":[{"table":{"family":"ip","name":"filter","handle":1}},{"chain":{"family":"ip","table":"filter","name":"INPUT","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},` +
-		`{"table":{"family":"ip","name":"filter2","handle":2}},{"chain":{"family":"ip","table":"filter2","name":"input","handle":1,"type":"filter","hook":"input","prio":10,"policy":"drop"}}]}`
-	bs, err := ParseNft([]byte(js), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(bs) != 1 || bs[0].Table != "filter2" {
-		t.Errorf("bases %+v", bs)
-	}
-}
-
 func TestRepairPositions(t *testing.T) {
 	rs := evalSave(t, credConfig(), ":INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT", "", nil)
-	tb, _ := ParseSave("*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT\nCOMMIT\n", "filter", "x")
+	tb, _ := path.ParseSave("*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 51679 -j DROP\n-A OUTPUT -m state --state ESTABLISHED -j ACCEPT\nCOMMIT\n", "filter", "x")
 	ins, foreign := repairs(&pathRead{inUse: tb}, rs)
 	if len(foreign) != 0 || len(ins) != 3 {
 		t.Fatalf("insertions %+v foreign %+v", ins, foreign)
@@ -272,12 +260,12 @@ func TestRepairPositions(t *testing.T) {
 // TestHostRouteDecides: with the route of 169.254.170.2 known (hostRoute),
 // an output-interface match is decided instead of undecidable.
 func TestHostRouteDecides(t *testing.T) {
-	tb, err := ParseSave("*filter\n:OUTPUT DROP [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
+	tb, err := path.ParseSave("*filter\n:OUTPUT DROP [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n", "filter", "iptables (nf_tables) filter")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := &pathRead{inUse: tb, output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
-	for oif, want := range map[string]Verdict{"lo": Accept, "eth0": Drop} {
+	pr := &pathRead{inUse: tb, output: []path.Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
+	for oif, want := range map[string]path.Verdict{"lo": path.Accept, "eth0": path.Drop} {
 		route := func(netip.Addr) (string, netip.Addr, bool) { return oif, netip.MustParseAddr("10.0.0.5"), true }
 		c := credConfig()
 		rs := evaluate(pr, c.flows(nil, route))
@@ -292,20 +280,20 @@ func TestManualFix(t *testing.T) {
 	e := &Enforcer{c: credConfig(), oth: "iptables-legacy", v4: tools{cmd: "iptables-nft", backend: backendNFT}}
 	cc := credConfig()
 	fl := cc.flows(nil, nil)[0]
-	tb := &Table{where: "nft inet filter", Chains: map[string]*Chain{"input": {name: "input", policy: "DROP",
-		Rules: []Rule{{Ref: RuleRef{pos: 1, handle: 4}}, {Ref: RuleRef{pos: 2, handle: 9}}}}}}
+	tb := &path.Table{Where: "nft inet filter", Chains: map[string]*path.Chain{"input": {Name: "input", Policy: "DROP",
+		Rules: []path.Rule{{Ref: path.RuleRef{Pos: 1, Handle: 4}}, {Ref: path.RuleRef{Pos: 2, Handle: 9}}}}}}
 	for _, tc := range []struct {
 		name string
-		br   BaseResult
+		br   path.BaseResult
 		want string
 	}{
-		{"a rule of a native table", BaseResult{Base: Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 2}},
+		{"a rule of a native table", path.BaseResult{Base: path.Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: path.Outcome{Verdict: path.Drop, Top: 2}},
 			"`nft insert rule inet filter input position 9 iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
-		{"the policy of a native table", BaseResult{Base: Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 3}},
+		{"the policy of a native table", path.BaseResult{Base: path.Base{Model: tb, Chain: "input", Family: "inet", Table: "filter"}, Outcome: path.Outcome{Verdict: path.Drop, Top: 3}},
 			"`nft add rule inet filter input iifname \"docker0\" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat accept`"},
-		{"firewalld", BaseResult{Base: Base{Model: tb, Chain: "filter_INPUT", Family: "inet", Table: "firewalld"}, Outcome: Outcome{Verdict: Drop, Top: 1}},
+		{"firewalld", path.BaseResult{Base: path.Base{Model: tb, Chain: "filter_INPUT", Family: "inet", Table: "firewalld"}, Outcome: path.Outcome{Verdict: path.Drop, Top: 1}},
 			"--get-zone-of-interface=docker0)\" --add-rich-rule='rule family=\"ipv4\" destination address=\"127.0.0.1\" port port=\"51679\" protocol=\"tcp\" accept'"},
-		{"the other backend", BaseResult{Base: Base{Model: &Table{Chains: map[string]*Chain{"INPUT": {Rules: make([]Rule, 3)}}}, Chain: "INPUT", Family: backendLegacy, Table: "filter"}, Outcome: Outcome{Verdict: Drop, Top: 2}},
+		{"the other backend", path.BaseResult{Base: path.Base{Model: &path.Table{Chains: map[string]*path.Chain{"INPUT": {Rules: make([]path.Rule, 3)}}}, Chain: "INPUT", Family: backendLegacy, Table: "filter"}, Outcome: path.Outcome{Verdict: path.Drop, Top: 2}},
 			"`iptables-legacy -t filter -I INPUT 2 -i docker0 -d 127.0.0.1/32 -p tcp --dport 51679 -m conntrack --ctstate DNAT -j ACCEPT`"},
 	} {
 		if got := e.manualFix(tc.br, fl); !strings.Contains(got, tc.want) {
@@ -332,11 +320,11 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 		}
 		sb.WriteString("COMMIT\n")
-		tb, err := ParseSave(sb.String(), "filter", "x")
+		tb, err := path.ParseSave(sb.String(), "filter", "x")
 		if err != nil {
 			b.Fatal(err)
 		}
-		pr := &pathRead{inUse: tb, input: []Base{{Model: tb, Chain: "INPUT", Owner: "iptables"}}, output: []Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
+		pr := &pathRead{inUse: tb, input: []path.Base{{Model: tb, Chain: "INPUT", Owner: "iptables"}}, output: []path.Base{{Model: tb, Chain: "OUTPUT", Owner: "iptables"}}}
 		c := credConfig()
 		fs := c.flows(func(string) (netip.Prefix, bool) { return netip.MustParsePrefix("172.17.0.0/16"), true }, nil)
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -346,7 +334,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		})
 		b.Run("parse-"+strconv.Itoa(n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := ParseSave(sb.String(), "filter", "x"); err != nil {
+				if _, err := path.ParseSave(sb.String(), "filter", "x"); err != nil {
 					b.Fatal(err)
 				}
 			}

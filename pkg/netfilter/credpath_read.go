@@ -10,15 +10,16 @@ import (
 	"strings"
 
 	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/kernel"
+	"github.com/ecs-remediator/ecs-remediator/pkg/netfilter/path"
 )
 
 // pathRead is the model of both hooks.
 type pathRead struct {
-	input, output []Base
-	inUse         *Table
+	input, output []path.Base
+	inUse         *path.Table
 	notes         []string // what could not be read: the verdict may be undecidable
 	err           error    // the backend in use could not be read
-	natives       []NftBase
+	natives       []path.NftBase
 }
 
 // credCache holds the texts read for the evaluator and the models parsed
@@ -26,23 +27,23 @@ type pathRead struct {
 // is costly, see docs/performance.md).
 type credCache struct {
 	inUse, other, nftJSON, nftText *kernel.Output
-	models                         map[*kernel.Output]*Table
+	models                         map[*kernel.Output]*path.Table
 	natives                        *kernel.Output
-	nativeBases                    []NftBase
+	nativeBases                    []path.NftBase
 }
 
 // model parses a save text once per cached text.
-func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*Table, error) {
+func (c *credCache) model(slot *kernel.Output, out []byte, where string) (*path.Table, error) {
 	if m, ok := c.models[slot]; ok && slot != nil {
 		return m, nil
 	}
-	m, err := ParseSave(string(out), "filter", where)
+	m, err := path.ParseSave(string(out), "filter", where)
 	if err != nil {
 		return nil, err
 	}
 	if slot != nil {
 		if c.models == nil || len(c.models) > 4 {
-			c.models = map[*kernel.Output]*Table{}
+			c.models = map[*kernel.Output]*path.Table{}
 		}
 		c.models[slot] = m
 	}
@@ -83,8 +84,8 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		return pr
 	}
 	pr.inUse = t
-	pr.input = append(pr.input, Base{Model: t, Chain: "INPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
-	pr.output = append(pr.output, Base{Model: t, Chain: "OUTPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
+	pr.input = append(pr.input, path.Base{Model: t, Chain: "INPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
+	pr.output = append(pr.output, path.Base{Model: t, Chain: "OUTPUT", Owner: "iptables", Family: e.v4.backend, Table: "filter"})
 
 	if e.oth != "" {
 		other := backendLegacy
@@ -103,8 +104,8 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 			} else if ot, err := e.cred.model(e.cred.other, out, label(e.oth, other)); err != nil {
 				pr.notes = append(pr.notes, fmt.Sprintf("parse %s output: %v", save, err))
 			} else if len(ot.Chains) > 0 {
-				pr.input = append(pr.input, Base{Model: ot, Chain: "INPUT", Family: other, Table: "filter"})
-				pr.output = append(pr.output, Base{Model: ot, Chain: "OUTPUT", Family: other, Table: "filter"})
+				pr.input = append(pr.input, path.Base{Model: ot, Chain: "INPUT", Family: other, Table: "filter"})
+				pr.output = append(pr.output, path.Base{Model: ot, Chain: "OUTPUT", Family: other, Table: "filter"})
 			}
 		}
 	}
@@ -124,7 +125,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		case err == nil && e.cred.natives != nil && e.cred.natives == e.cred.nftJSON && e.cred.nftText != nil:
 			pr.natives = e.cred.nativeBases // the same generation: the same model
 		case err == nil:
-			pr.natives, err = ParseNft(js, ParseNftText(string(txt)))
+			pr.natives, err = path.ParseNft(js, path.ParseNftText(string(txt)))
 			e.cred.natives, e.cred.nativeBases = e.cred.nftJSON, pr.natives
 		}
 	}
@@ -133,7 +134,7 @@ func (e *Enforcer) readPath(ctx context.Context) *pathRead {
 		return pr
 	}
 	for _, nb := range pr.natives {
-		b := Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
+		b := path.Base{Model: nb.Model, Chain: nb.Chain, Prio: nb.Prio, Family: nb.Family, Table: nb.Table}
 		if nb.Hook == "input" {
 			pr.input = append(pr.input, b)
 		} else {

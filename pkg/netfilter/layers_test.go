@@ -8,6 +8,7 @@ import (
 
 // The layers of pkg/netfilter import one way: the enforcer imports its
 // subpackages, never the reverse; rule imports nothing of this module,
+// path (the credential-path evaluator) only rule,
 // kernel only rule and the netlink socket, and the enforcer reaches the
 // kernel only through kernel (it does not import pkg/nfnetlink).
 func TestLayersImportOneWay(t *testing.T) {
@@ -15,6 +16,7 @@ func TestLayersImportOneWay(t *testing.T) {
 	allowed := map[string][]string{
 		"rule":   nil,
 		"kernel": {"pkg/netfilter/rule", "pkg/nfnetlink"},
+		"path":   {"pkg/netfilter/rule"},
 	}
 	for dir, ok := range allowed {
 		p, err := build.ImportDir(dir, 0)

@@ -1,4 +1,4 @@
-package netfilter
+package path
 
 import (
 	"fmt"
@@ -84,26 +84,26 @@ const (
 	vJump
 	vGoto
 	Unknown // a target that decides in a way not modelled (NFQUEUE)
-	vMap    // an nft verdict map, expanded into one rule per element (credpath_nft.go)
+	vMap    // an nft verdict map, expanded into one rule per element (nft.go)
 )
 
 // RuleRef names a rule (pos >= 1) or a chain's policy (pos 0).
 type RuleRef struct {
 	where  string // "iptables-nft filter INPUT", "nft inet filter input"
 	chain  string
-	pos    int
+	Pos    int
 	Text   string
-	handle uint64 // nft: the rule's handle
+	Handle uint64 // nft: the rule's handle
 }
 
 func (r RuleRef) String() string {
 	if r.where == "" {
 		return ""
 	}
-	if r.pos == 0 {
+	if r.Pos == 0 {
 		return r.where + " policy " + r.Text
 	}
-	return fmt.Sprintf("%s rule %d (%s)", r.where, r.pos, r.Text)
+	return fmt.Sprintf("%s rule %d (%s)", r.where, r.Pos, r.Text)
 }
 
 // Rule is one rule of the model.
@@ -134,8 +134,8 @@ func (r *Rule) match(p *Packet) Tri {
 // Chain is a chain: its rules and, for a base chain, its policy
 // ("ACCEPT" or "DROP"; "" for a user chain, which returns).
 type Chain struct {
-	name   string
-	policy string
+	Name   string
+	Policy string
 	Rules  []Rule
 	ref    RuleRef // where, for the policy
 }
@@ -150,7 +150,7 @@ func (c *Chain) RulesOrNil() []Rule {
 
 // Table is the chains of one table, for jumps.
 type Table struct {
-	where  string
+	Where  string
 	Chains map[string]*Chain
 }
 
@@ -200,7 +200,7 @@ type frame struct {
 func evalBase(b Base, p *Packet) Outcome {
 	c := b.Model.Chains[b.Chain]
 	if c == nil {
-		return Outcome{Verdict: Accept, By: RuleRef{where: b.Model.where, chain: b.Chain, Text: "ACCEPT (no such chain)"}}
+		return Outcome{Verdict: Accept, By: RuleRef{where: b.Model.Where, chain: b.Chain, Text: "ACCEPT (no such chain)"}}
 	}
 	w := &walker{t: b.Model, p: p, base: c}
 	return w.walk(c, 0, -1, nil)
@@ -209,10 +209,10 @@ func evalBase(b Base, p *Packet) Outcome {
 func (w *walker) policy() Outcome {
 	c := w.base
 	v := Accept
-	if c.policy == "DROP" {
+	if c.Policy == "DROP" {
 		v = Drop
 	}
-	return Outcome{Verdict: v, By: RuleRef{where: c.ref.where, chain: c.name, Text: c.policy}, Top: len(c.Rules) + 1}
+	return Outcome{Verdict: v, By: RuleRef{where: c.ref.where, chain: c.Name, Text: c.Policy}, Top: len(c.Rules) + 1}
 }
 
 // walk follows the packet from rule i of c; top is the position in the
@@ -316,8 +316,8 @@ type BaseResult struct {
 // rules every packet meets on one netfilter hook (base chains, each a
 // list of rules and a policy) and one packet in; a verdict and what
 // decided it out. It knows nothing of iptables, nft or the kernel:
-// credpath_ipt.go and credpath_nft.go turn what was read into the model,
-// credpath.go reads, repairs and reports. docs/credential-path.md says
+// ipt.go and nft.go turn what was read into the model,
+// pkg/netfilter reads, repairs and reports. docs/credential-path.md says
 // what is modelled and what is reported as undecidable.
 //
 // p is followed through every base chain in priority order: a drop in

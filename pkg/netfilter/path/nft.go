@@ -1,4 +1,4 @@
-package netfilter
+package path
 
 import (
 	"encoding/json"
@@ -43,7 +43,7 @@ type NftBase struct {
 // iptables-nft creates, in family ip, tables named filter, nat, mangle,
 // raw and security whose base chains carry the upper-case built-in names
 // (INPUT, OUTPUT, ...); a base chain of such a table is iptables-nft's
-// (read as iptables rules, credpath.go), any other base chain is native.
+// (read by the enforcer as iptables rules), any other base chain is native.
 func iptablesOwned(family, table, chain string) bool {
 	return family == "ip" && rule.IsBuiltin(table, chain) && (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security")
 }
@@ -71,7 +71,7 @@ func ParseNft(js []byte, texts map[string]string) ([]NftBase, error) {
 	table := func(f, t string) *Table {
 		k := tkey(f, t)
 		if tables[k] == nil {
-			tables[k] = &Table{where: "nft " + f + " " + t, Chains: map[string]*Chain{}}
+			tables[k] = &Table{Where: "nft " + f + " " + t, Chains: map[string]*Chain{}}
 		}
 		return tables[k]
 	}
@@ -88,14 +88,14 @@ func ParseNft(js []byte, texts map[string]string) ([]NftBase, error) {
 				continue
 			}
 			t := table(c.Family, c.Table)
-			mc := &Chain{name: c.Name, ref: RuleRef{where: t.where + " " + c.Name, chain: c.Name}}
+			mc := &Chain{Name: c.Name, ref: RuleRef{where: t.Where + " " + c.Name, chain: c.Name}}
 			t.Chains[c.Name] = mc
 			if c.Hook == "" {
 				continue
 			}
-			mc.policy = strings.ToUpper(c.Policy)
-			if mc.policy == "" {
-				mc.policy = "ACCEPT"
+			mc.Policy = strings.ToUpper(c.Policy)
+			if mc.Policy == "" {
+				mc.Policy = "ACCEPT"
 			}
 			if (c.Hook != "input" && c.Hook != "output") || iptablesOwned(c.Family, c.Table, c.Name) {
 				continue
@@ -135,7 +135,7 @@ func ParseNft(js []byte, texts map[string]string) ([]NftBase, error) {
 		if text == "" {
 			text = fmt.Sprintf("handle %d", r.Handle)
 		}
-		ref := RuleRef{where: t.where + " " + r.Chain, chain: r.Chain, pos: len(c.Rules) + 1, Text: text, handle: r.Handle}
+		ref := RuleRef{where: t.Where + " " + r.Chain, chain: r.Chain, Pos: len(c.Rules) + 1, Text: text, Handle: r.Handle}
 		lookup := func(name string) ([]json.RawMessage, bool) {
 			e, ok := sets[r.Family+" "+r.Table+" "+name]
 			return e, ok

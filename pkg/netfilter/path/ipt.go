@@ -1,4 +1,4 @@
-package netfilter
+package path
 
 import (
 	"fmt"
@@ -15,12 +15,12 @@ import (
 // (iptRule): the rule then at best maybe matches, and if it could decide
 // the packet the verdict is undecidable, naming it.
 func ParseSave(out, table, where string) (*Table, error) {
-	t := &Table{where: where, Chains: map[string]*Chain{}}
+	t := &Table{Where: where, Chains: map[string]*Chain{}}
 	in := false
 	get := func(name string) *Chain {
 		c := t.Chains[name]
 		if c == nil {
-			c = &Chain{name: name, ref: RuleRef{where: where + " " + name, chain: name}}
+			c = &Chain{Name: name, ref: RuleRef{where: where + " " + name, chain: name}}
 			t.Chains[name] = c
 		}
 		return c
@@ -43,7 +43,7 @@ func ParseSave(out, table, where string) (*Table, error) {
 			f := strings.Fields(line[1:])
 			c := get(f[0])
 			if len(f) > 1 && f[1] != "-" {
-				c.policy = f[1]
+				c.Policy = f[1]
 			}
 			continue
 		}
@@ -57,7 +57,7 @@ func ParseSave(out, table, where string) (*Table, error) {
 		}
 		name, text, _ := strings.Cut(line[3:], " ")
 		c := get(name)
-		ref := RuleRef{where: where + " " + name, chain: name, pos: len(c.Rules) + 1, Text: "-A " + name + " " + text}
+		ref := RuleRef{where: where + " " + name, chain: name, Pos: len(c.Rules) + 1, Text: "-A " + name + " " + text}
 		c.Rules = append(c.Rules, iptRule(text, ref))
 	}
 	return t, nil
