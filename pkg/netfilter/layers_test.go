@@ -8,7 +8,8 @@ import (
 
 // The layers of pkg/netfilter import one way: the enforcer imports its
 // subpackages, never the reverse; rule imports nothing of this module,
-// path (the credential-path evaluator) only rule,
+// path (the credential-path evaluator) only rule, saved only rule and
+// the safe file reader,
 // kernel only rule and the netlink socket, and the enforcer reaches the
 // kernel only through kernel (it does not import pkg/nfnetlink).
 func TestLayersImportOneWay(t *testing.T) {
@@ -17,6 +18,7 @@ func TestLayersImportOneWay(t *testing.T) {
 		"rule":   nil,
 		"kernel": {"pkg/netfilter/rule", "pkg/nfnetlink"},
 		"path":   {"pkg/netfilter/rule"},
+		"saved":  {"pkg/netfilter/rule", "pkg/safefile"},
 	}
 	for dir, ok := range allowed {
 		p, err := build.ImportDir(dir, 0)
