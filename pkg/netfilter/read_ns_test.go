@@ -43,18 +43,10 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 		e := newNS(t, c)
 		ws := c.wants(true, false)
 		// The full read agrees with reading every chain as text.
-		fast, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
-		if err != nil {
-			t.Fatal(err)
-		}
+		fast := readersAgree(t, e, ws)
 		if !fast.Netlink {
 			t.Fatal("the nf_tables enforcer does not read over netlink")
 		}
-		slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameKeys(t, fast, slow)
 		for _, w := range ws {
 			n := 0
 			for _, r := range fast.Chain(w.Table, w.Chain).Rules {
@@ -67,6 +59,23 @@ func TestNetlinkReadMatchesIptables(t *testing.T) {
 			}
 		}
 	})
+}
+
+// readersAgree reads ws's chains with e's IPv4 reader (cached when it
+// can be) and with `iptables -S` per chain, checks they agree (sameKeys)
+// and returns the first read.
+func readersAgree(t *testing.T, e *Enforcer, ws []rule.Want) *rule.Ruleset {
+	t.Helper()
+	fast, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKeys(t, fast, slow)
+	return fast
 }
 
 // sameKeys compares two reads chain by chain: same number of rules, and
@@ -114,15 +123,7 @@ func TestNetlinkRepairState(t *testing.T) {
 		if len(cs) != 6 { // 5 dedupes, the raw guard added
 			t.Errorf("changes %+v", cs)
 		}
-		cached, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
-		if err != nil {
-			t.Fatal(err)
-		}
-		slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameKeys(t, cached, slow)
+		readersAgree(t, e, ws)
 		requireOnce(t, e, ws)
 		if got := nstest.Sh(t, b.Iptables+" -S INPUT"); !strings.HasSuffix(got, "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n") {
 			t.Errorf("foreign rule moved or lost:\n%s", got)
@@ -158,15 +159,7 @@ func TestNetlinkRepairState(t *testing.T) {
 			if len(cs) != 5 {
 				t.Errorf("changes %+v", cs)
 			}
-			cached, err := e.read4.Read(ctx(t), rule.InterestOf(ws))
-			if err != nil {
-				t.Fatal(err)
-			}
-			slow, err := readerFor(e, "chains").Read(ctx(t), rule.InterestOf(ws))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameKeys(t, cached, slow)
+			readersAgree(t, e, ws)
 		}
 		requireOnce(t, e, ws)
 	})
